@@ -1,1 +1,234 @@
-// placeholder, being written
+#include "config/config.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+#include "absl/base/call_once.h"
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/reflection.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/match.h"
+#include "absl/strings/strip.h"
+#include "base/status_macros.h"
+
+ABSL_FLAG(std::string, listen, "0.0.0.0:50051", "gRPC listen address (host:port; port 0 picks one)");
+ABSL_FLAG(std::string, admin_listen, "0.0.0.0:9090",
+          "admin HTTP address for /metrics, /healthz, /readyz");
+ABSL_FLAG(std::string, upstream_url, "",
+          "upstream base URL (default https://api.acedata.cloud/openai); `fake` = built-in fake");
+ABSL_FLAG(std::string, upstream_api_key_file, "",
+          "file holding the upstream API key (or env GENGATE_UPSTREAM_API_KEY)");
+ABSL_FLAG(absl::Duration, default_timeout, absl::Seconds(600),
+          "upstream time limit when the caller set no deadline");
+ABSL_FLAG(absl::Duration, stream_idle_timeout, absl::Seconds(120),
+          "end a stream when the upstream sends nothing for this long");
+ABSL_FLAG(absl::Duration, drain_timeout, absl::Seconds(30), "grace for running calls on SIGTERM");
+ABSL_FLAG(int, max_upstream_connections, 64, "maximum connections per upstream host");
+ABSL_FLAG(std::string, stream_buffer_bytes, "1MiB",
+          "per-stream queue cap; a reader that falls behind it gets RESOURCE_EXHAUSTED");
+ABSL_FLAG(std::string, max_message_bytes, "64MiB", "maximum gRPC message size, received and sent");
+ABSL_FLAG(std::string, log_format, "json", "log format: json or text");
+
+namespace gengate::config {
+namespace {
+
+constexpr char kDefaultUpstream[] = "https://api.acedata.cloud/openai";
+
+std::string EnvName(absl::string_view flag) {
+  return absl::StrCat("GENGATE_", absl::AsciiStrToUpper(flag));
+}
+
+// Applies GENGATE_<FLAG> for every flag not given on the command line.
+absl::Status ApplyEnvironment(const std::vector<std::string>& given) {
+  for (const char* name :
+       {"listen", "admin_listen", "upstream_url", "upstream_api_key_file", "default_timeout",
+        "stream_idle_timeout", "drain_timeout", "max_upstream_connections",
+        "stream_buffer_bytes", "max_message_bytes", "log_format"}) {
+    if (std::find(given.begin(), given.end(), name) != given.end()) continue;
+    const char* value = std::getenv(EnvName(name).c_str());
+    if (value == nullptr) continue;
+    absl::CommandLineFlag* flag = absl::FindCommandLineFlag(name);
+    std::string error;
+    if (flag == nullptr || !flag->ParseFrom(value, &error)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(EnvName(name), ": invalid value \"", value, "\": ", error));
+    }
+  }
+  return absl::OkStatus();
+}
+
+// Parses --name=value / --name value arguments into the registered flags, so that an unknown
+// flag or a bad value becomes one clear error (exit 2) instead of abseil's exit 1. Returns the
+// names given, for the environment fallback.
+absl::StatusOr<std::vector<std::string>> ParseArguments(int argc, char** argv) {
+  std::vector<std::string> names;
+  for (int i = 1; i < argc; ++i) {
+    absl::string_view arg = argv[i];
+    if (!absl::ConsumePrefix(&arg, "--") && !absl::ConsumePrefix(&arg, "-")) {
+      return absl::InvalidArgumentError(absl::StrCat("unexpected argument \"", arg, "\""));
+    }
+    std::string name(arg.substr(0, arg.find('=')));
+    absl::CommandLineFlag* flag = absl::FindCommandLineFlag(name);
+    if (flag == nullptr) {
+      return absl::InvalidArgumentError(absl::StrCat("unknown flag --", name, " (see --help)"));
+    }
+    std::string value;
+    if (const std::size_t eq = arg.find('='); eq != absl::string_view::npos) {
+      value = std::string(arg.substr(eq + 1));
+    } else if (i + 1 < argc) {
+      value = argv[++i];
+    } else {
+      return absl::InvalidArgumentError(absl::StrCat("--", name, " needs a value"));
+    }
+    std::string error;
+    if (!flag->ParseFrom(value, &error)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--", name, ": invalid value \"", value, "\": ", error));
+    }
+    names.push_back(std::move(name));
+  }
+  return names;
+}
+
+bool AsksForHelp(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    absl::string_view arg = argv[i];
+    if (absl::StartsWith(arg, "--help") || absl::StartsWith(arg, "-help") ||
+        arg == "--version" || arg == "-h") {
+      return true;
+    }
+  }
+  return false;
+}
+
+absl::StatusOr<std::string> ReadKey() {
+  const std::string file = absl::GetFlag(FLAGS_upstream_api_key_file);
+  if (!file.empty()) {
+    std::ifstream in(file);
+    if (!in) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--upstream_api_key_file: cannot read ", file));
+    }
+    std::stringstream content;
+    content << in.rdbuf();
+    return std::string(absl::StripAsciiWhitespace(content.str()));
+  }
+  const char* env = std::getenv("GENGATE_UPSTREAM_API_KEY");
+  return std::string(env == nullptr ? "" : absl::StripAsciiWhitespace(env));
+}
+
+absl::Status RequirePositive(absl::string_view name, absl::Duration value) {
+  if (value <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(absl::StrCat("--", name, " must be positive"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<std::int64_t> ParseByteSize(absl::string_view text) {
+  text = absl::StripAsciiWhitespace(text);
+  std::size_t digits = 0;
+  while (digits < text.size() && std::isdigit(static_cast<unsigned char>(text[digits]))) {
+    ++digits;
+  }
+  std::int64_t number = 0;
+  if (digits == 0 || !absl::SimpleAtoi(text.substr(0, digits), &number)) {
+    return absl::InvalidArgumentError(absl::StrCat("not a byte size: \"", text, "\""));
+  }
+  const std::string unit = absl::AsciiStrToLower(text.substr(digits));
+  std::int64_t multiplier = 0;
+  if (unit.empty() || unit == "b") multiplier = 1;
+  else if (unit == "kib" || unit == "ki") multiplier = std::int64_t{1} << 10;
+  else if (unit == "mib" || unit == "mi") multiplier = std::int64_t{1} << 20;
+  else if (unit == "gib" || unit == "gi") multiplier = std::int64_t{1} << 30;
+  else if (unit == "kb" || unit == "k") multiplier = 1000;
+  else if (unit == "mb" || unit == "m") multiplier = 1000 * 1000;
+  else if (unit == "gb" || unit == "g") multiplier = 1000 * 1000 * 1000;
+  else return absl::InvalidArgumentError(absl::StrCat("unknown byte unit in \"", text, "\""));
+  if (number > (std::int64_t{1} << 40) / multiplier) {
+    return absl::InvalidArgumentError(absl::StrCat("byte size too large: \"", text, "\""));
+  }
+  return number * multiplier;
+}
+
+absl::StatusOr<Config> LoadConfig(int argc, char** argv) {
+  static absl::once_flag usage_once;
+  absl::call_once(usage_once, [] {
+    absl::SetProgramUsageMessage(
+        "gengate: a gRPC gateway for OpenAI-compatible generation APIs.\n"
+        "Every flag can also be set as GENGATE_<FLAG IN CAPITALS>.");
+  });
+  if (AsksForHelp(argc, argv)) absl::ParseCommandLine(argc, argv);  // prints usage, exits
+  ASSIGN_OR_RETURN(const std::vector<std::string> given, ParseArguments(argc, argv));
+  RETURN_IF_ERROR(ApplyEnvironment(given));
+
+  Config config;
+  config.listen = absl::GetFlag(FLAGS_listen);
+  config.admin_listen = absl::GetFlag(FLAGS_admin_listen);
+  config.upstream_url = absl::GetFlag(FLAGS_upstream_url);
+  ASSIGN_OR_RETURN(config.upstream_api_key, ReadKey());
+  if (config.upstream_url == "fake") {
+    config.use_fake_upstream = true;
+  } else if (config.upstream_url.empty()) {
+    if (config.upstream_api_key.empty()) {
+      return absl::InvalidArgumentError(
+          "no upstream API key: set GENGATE_UPSTREAM_API_KEY or --upstream_api_key_file, or "
+          "run with --upstream_url=fake to try gengate offline");
+    }
+    config.upstream_url = kDefaultUpstream;
+  }
+  if (!config.use_fake_upstream) {
+    if (!absl::StartsWith(config.upstream_url, "http://") &&
+        !absl::StartsWith(config.upstream_url, "https://")) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--upstream_url must start with http:// or https:// (or be `fake`), got \"",
+          config.upstream_url, "\""));
+    }
+    while (absl::EndsWith(config.upstream_url, "/")) config.upstream_url.pop_back();
+  }
+
+  config.default_timeout = absl::GetFlag(FLAGS_default_timeout);
+  config.stream_idle_timeout = absl::GetFlag(FLAGS_stream_idle_timeout);
+  config.drain_timeout = absl::GetFlag(FLAGS_drain_timeout);
+  RETURN_IF_ERROR(RequirePositive("default_timeout", config.default_timeout));
+  RETURN_IF_ERROR(RequirePositive("stream_idle_timeout", config.stream_idle_timeout));
+  if (config.drain_timeout < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("--drain_timeout must not be negative");
+  }
+  config.max_upstream_connections = absl::GetFlag(FLAGS_max_upstream_connections);
+  if (config.max_upstream_connections < 1 || config.max_upstream_connections > 10000) {
+    return absl::InvalidArgumentError("--max_upstream_connections must be between 1 and 10000");
+  }
+  auto buffer = ParseByteSize(absl::GetFlag(FLAGS_stream_buffer_bytes));
+  if (!buffer.ok() || *buffer < 1024) {
+    return absl::InvalidArgumentError(
+        "--stream_buffer_bytes must be a byte size of at least 1KiB (e.g. 1MiB)");
+  }
+  config.stream_buffer_bytes = *buffer;
+  auto message = ParseByteSize(absl::GetFlag(FLAGS_max_message_bytes));
+  if (!message.ok() || *message < 4096 || *message > (std::int64_t{1} << 30)) {
+    return absl::InvalidArgumentError(
+        "--max_message_bytes must be a byte size between 4KiB and 1GiB (e.g. 64MiB)");
+  }
+  config.max_message_bytes = *message;
+  const std::string format = absl::GetFlag(FLAGS_log_format);
+  if (format == "json") {
+    config.log_format = LogFormat::kJson;
+  } else if (format == "text") {
+    config.log_format = LogFormat::kText;
+  } else {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--log_format must be json or text, got \"", format, "\""));
+  }
+  return config;
+}
+
+}  // namespace gengate::config

@@ -1,1 +1,499 @@
-// placeholder, being written
+#include "http/curl_client.h"
+
+#include <curl/curl.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <map>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+#include "absl/strings/strip.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+
+namespace gengate::http {
+namespace {
+
+using status::TransportFailure;
+
+// Maps curl's result codes to the failure kinds the status library understands; this is the
+// only place that knows curl's codes.
+TransportFailure FailureFromCurl(CURLcode code) {
+  switch (code) {
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_RESOLVE_PROXY:
+      return TransportFailure::kResolve;
+    case CURLE_COULDNT_CONNECT:
+      return TransportFailure::kConnect;
+    case CURLE_OPERATION_TIMEDOUT:
+      return TransportFailure::kTimeout;
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_CIPHER:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_ISSUER_ERROR:
+    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+    case CURLE_SSL_INVALIDCERTSTATUS:
+      return TransportFailure::kTls;
+    case CURLE_RECV_ERROR:
+    case CURLE_SEND_ERROR:
+    case CURLE_GOT_NOTHING:
+    case CURLE_PARTIAL_FILE:
+    case CURLE_HTTP2:
+    case CURLE_HTTP2_STREAM:
+    case CURLE_WEIRD_SERVER_REPLY:
+      return TransportFailure::kReset;
+    default:
+      return TransportFailure::kInternal;
+  }
+}
+
+class CurlClient final : public Client {
+ public:
+  explicit CurlClient(const CurlClientOptions& options) : options_(options) {}
+  ~CurlClient() override;
+
+  absl::Status Init();
+
+  TransferId Start(Request request, ResponseHandler& handler) override;
+  void Cancel(TransferId id, TransportFailure reason) override;
+
+ private:
+  // One transfer; owned by the loop thread.
+  struct Transfer {
+    TransferId id = 0;
+    CURL* easy = nullptr;
+    ResponseHandler* handler = nullptr;
+    Request request;  // keeps the body alive: CURLOPT_POSTFIELDS does not copy
+    curl_slist* headers = nullptr;
+    curl_mime* mime = nullptr;
+    // Read positions of the multipart parts (curl reads the bytes in place, never copies them).
+    std::vector<std::pair<const std::string*, size_t>> form_cursors;
+    ResponseHead head;
+    bool head_delivered = false;
+    absl::Time last_activity;
+    absl::Time idle_deadline = absl::InfiniteFuture();  // the key it has in idle_queue_
+    char error[CURL_ERROR_SIZE] = {};
+  };
+
+  struct Command {
+    enum class Kind { kStart, kCancel } kind;
+    TransferId id;
+    Request request;
+    ResponseHandler* handler = nullptr;
+    TransportFailure reason = TransportFailure::kCancelled;
+  };
+
+  void Push(Command command);
+  void Loop();
+  void ProcessCommands();
+  void StartTransfer(Command& command);
+  // Removes the transfer and reports `result` to its handler.
+  void Finish(TransferId id, TransferResult result);
+  void ReapCompleted();
+  void ExpireIdle(absl::Time now);
+  void ArmIdle(Transfer& transfer);
+  int NextTimeoutMs(absl::Time now) const;
+
+  static int OnSocket(CURL* easy, curl_socket_t fd, int what, void* self, void* socket_data);
+  static int OnTimer(CURLM* multi, long timeout_ms, void* self);
+  static size_t OnHeader(char* data, size_t size, size_t count, void* transfer);
+  static size_t OnWrite(char* data, size_t size, size_t count, void* transfer);
+  static void DeliverHead(Transfer& transfer);
+
+  const CurlClientOptions options_;
+  CURLM* multi_ = nullptr;
+  int epoll_fd_ = -1;
+  int wake_fd_ = -1;
+  std::thread thread_;
+  std::atomic<TransferId> next_id_{1};
+
+  absl::Mutex mu_;
+  std::vector<Command> commands_ ABSL_GUARDED_BY(mu_);
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+
+  // Loop-thread state.
+  absl::flat_hash_map<TransferId, std::unique_ptr<Transfer>> transfers_;
+  std::multimap<absl::Time, TransferId> idle_queue_;
+  absl::Time curl_deadline_ = absl::InfiniteFuture();
+};
+
+absl::Status CurlClient::Init() {
+  static const CURLcode global = curl_global_init(CURL_GLOBAL_DEFAULT);
+  if (global != CURLE_OK) return absl::InternalError("curl_global_init failed");
+  multi_ = curl_multi_init();
+  epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
+  wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (multi_ == nullptr || epoll_fd_ < 0 || wake_fd_ < 0) {
+    return absl::InternalError(absl::StrCat("cannot create the HTTP event loop: ", strerror(errno)));
+  }
+  epoll_event event{};
+  event.events = EPOLLIN;
+  event.data.fd = wake_fd_;
+  epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, wake_fd_, &event);
+
+  curl_multi_setopt(multi_, CURLMOPT_SOCKETFUNCTION, &CurlClient::OnSocket);
+  curl_multi_setopt(multi_, CURLMOPT_SOCKETDATA, this);
+  curl_multi_setopt(multi_, CURLMOPT_TIMERFUNCTION, &CurlClient::OnTimer);
+  curl_multi_setopt(multi_, CURLMOPT_TIMERDATA, this);
+  curl_multi_setopt(multi_, CURLMOPT_PIPELINING, long{CURLPIPE_MULTIPLEX});
+  curl_multi_setopt(multi_, CURLMOPT_MAX_HOST_CONNECTIONS, long{options_.max_host_connections});
+  curl_multi_setopt(multi_, CURLMOPT_MAX_CONCURRENT_STREAMS,
+                    long{options_.max_concurrent_streams});
+  // Keep every allowed connection in the cache so bursts reuse them instead of reconnecting.
+  curl_multi_setopt(multi_, CURLMOPT_MAXCONNECTS, long{options_.max_host_connections * 2});
+  thread_ = std::thread([this] { Loop(); });
+  return absl::OkStatus();
+}
+
+CurlClient::~CurlClient() {
+  if (thread_.joinable()) {
+    {
+      absl::MutexLock lock(&mu_);
+      stopping_ = true;
+    }
+    const std::uint64_t one = 1;
+    [[maybe_unused]] ssize_t n = write(wake_fd_, &one, sizeof(one));
+    thread_.join();
+  }
+  if (multi_ != nullptr) curl_multi_cleanup(multi_);
+  if (wake_fd_ >= 0) close(wake_fd_);
+  if (epoll_fd_ >= 0) close(epoll_fd_);
+}
+
+TransferId CurlClient::Start(Request request, ResponseHandler& handler) {
+  const TransferId id = next_id_.fetch_add(1, std::memory_order_relaxed);
+  Push(Command{Command::Kind::kStart, id, std::move(request), &handler});
+  return id;
+}
+
+void CurlClient::Cancel(TransferId id, TransportFailure reason) {
+  Push(Command{Command::Kind::kCancel, id, Request{}, nullptr, reason});
+}
+
+void CurlClient::Push(Command command) {
+  bool wake;
+  {
+    absl::MutexLock lock(&mu_);
+    wake = commands_.empty();  // a non-empty queue already has a wakeup pending
+    commands_.push_back(std::move(command));
+  }
+  if (wake) {
+    const std::uint64_t one = 1;
+    [[maybe_unused]] ssize_t n = write(wake_fd_, &one, sizeof(one));
+  }
+}
+
+int CurlClient::NextTimeoutMs(absl::Time now) const {
+  absl::Time next = curl_deadline_;
+  if (!idle_queue_.empty()) next = std::min(next, idle_queue_.begin()->first);
+  if (next == absl::InfiniteFuture()) return -1;
+  if (next <= now) return 0;
+  // Round up so we never wake just before the deadline and spin.
+  return static_cast<int>(std::min<std::int64_t>(
+      absl::ToInt64Milliseconds(absl::Ceil(next - now, absl::Milliseconds(1))), 60'000));
+}
+
+void CurlClient::Loop() {
+  std::vector<epoll_event> events(256);
+  for (;;) {
+    const int n = epoll_wait(epoll_fd_, events.data(), static_cast<int>(events.size()),
+                             NextTimeoutMs(absl::Now()));
+    int running = 0;
+    for (int i = 0; i < n; ++i) {
+      const int fd = events[i].data.fd;
+      if (fd == wake_fd_) {
+        std::uint64_t count;
+        [[maybe_unused]] ssize_t r = read(wake_fd_, &count, sizeof(count));
+        continue;
+      }
+      int flags = 0;
+      if (events[i].events & EPOLLIN) flags |= CURL_CSELECT_IN;
+      if (events[i].events & EPOLLOUT) flags |= CURL_CSELECT_OUT;
+      if (events[i].events & (EPOLLERR | EPOLLHUP)) flags |= CURL_CSELECT_ERR;
+      curl_multi_socket_action(multi_, fd, flags, &running);
+    }
+    const absl::Time now = absl::Now();
+    if (now >= curl_deadline_) {
+      curl_deadline_ = absl::InfiniteFuture();
+      curl_multi_socket_action(multi_, CURL_SOCKET_TIMEOUT, 0, &running);
+    }
+    ReapCompleted();
+    ExpireIdle(now);
+    ProcessCommands();
+    {
+      absl::MutexLock lock(&mu_);
+      if (stopping_ && commands_.empty()) break;
+    }
+  }
+  // Shutting down: whatever still runs ends now.
+  std::vector<TransferId> ids;
+  ids.reserve(transfers_.size());
+  for (const auto& [id, transfer] : transfers_) ids.push_back(id);
+  for (TransferId id : ids) {
+    Finish(id, {TransportFailure::kShuttingDown, "the gateway is shutting down"});
+  }
+}
+
+void CurlClient::ProcessCommands() {
+  std::vector<Command> commands;
+  {
+    absl::MutexLock lock(&mu_);
+    commands.swap(commands_);
+  }
+  for (Command& command : commands) {
+    if (command.kind == Command::Kind::kStart) {
+      StartTransfer(command);
+    } else if (transfers_.contains(command.id)) {
+      Finish(command.id, {command.reason, "cancelled by the gateway"});
+    }
+  }
+}
+
+void CurlClient::StartTransfer(Command& command) {
+  auto transfer = std::make_unique<Transfer>();
+  transfer->id = command.id;
+  transfer->handler = command.handler;
+  transfer->request = std::move(command.request);
+  transfer->last_activity = absl::Now();
+  const Request& request = transfer->request;
+
+  CURL* easy = curl_easy_init();
+  if (easy == nullptr) {
+    command.handler->OnComplete({TransportFailure::kInternal, "curl_easy_init failed"});
+    return;
+  }
+  transfer->easy = easy;
+  curl_easy_setopt(easy, CURLOPT_URL, request.url.c_str());
+  curl_easy_setopt(easy, CURLOPT_PRIVATE, transfer.get());
+  curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, transfer->error);
+  curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(easy, CURLOPT_HTTP_VERSION, long{CURL_HTTP_VERSION_2TLS});
+  // Over TLS, wait for a connection that can multiplex (h2) rather than opening one per
+  // stream. Plain http is HTTP/1.1 here, where waiting would only serialize transfers.
+  if (absl::StartsWith(request.url, "https://")) curl_easy_setopt(easy, CURLOPT_PIPEWAIT, 1L);
+  curl_easy_setopt(easy, CURLOPT_TCP_NODELAY, 1L);
+  curl_easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L);
+  curl_easy_setopt(easy, CURLOPT_USERAGENT, options_.user_agent.c_str());
+  curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS,
+                   static_cast<long>(absl::ToInt64Milliseconds(options_.connect_timeout)));
+  if (request.deadline != absl::InfiniteFuture()) {
+    const absl::Duration left = request.deadline - absl::Now();
+    const long ms = static_cast<long>(std::max<std::int64_t>(1, absl::ToInt64Milliseconds(left)));
+    curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, ms);
+  }
+  curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, &CurlClient::OnHeader);
+  curl_easy_setopt(easy, CURLOPT_HEADERDATA, transfer.get());
+  curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, &CurlClient::OnWrite);
+  curl_easy_setopt(easy, CURLOPT_WRITEDATA, transfer.get());
+
+  for (const Header& header : request.headers) {
+    transfer->headers = curl_slist_append(transfer->headers,
+                                          absl::StrCat(header.name, ": ", header.value).c_str());
+  }
+  // No "Expect: 100-continue" round trip before large bodies.
+  transfer->headers = curl_slist_append(transfer->headers, "Expect:");
+  curl_easy_setopt(easy, CURLOPT_HTTPHEADER, transfer->headers);
+
+  if (!request.form.empty()) {
+    transfer->mime = curl_mime_init(easy);
+    transfer->form_cursors.reserve(request.form.size());  // stable addresses for curl
+    for (const FormPart& part : request.form) {
+      curl_mimepart* field = curl_mime_addpart(transfer->mime);
+      curl_mime_name(field, part.name.c_str());
+      // The bytes live in transfer->request until the transfer ends, so curl reads them in place.
+      auto& cursor = transfer->form_cursors.emplace_back(&part.value, 0);
+      curl_mime_data_cb(
+          field, static_cast<curl_off_t>(part.value.size()),
+          [](char* buffer, size_t size, size_t count, void* arg) -> size_t {
+            auto* cursor = static_cast<std::pair<const std::string*, size_t>*>(arg);
+            const size_t n = std::min(size * count, cursor->first->size() - cursor->second);
+            std::memcpy(buffer, cursor->first->data() + cursor->second, n);
+            cursor->second += n;
+            return n;
+          },
+          [](void* arg, curl_off_t offset, int origin) -> int {
+            auto* cursor = static_cast<std::pair<const std::string*, size_t>*>(arg);
+            if (origin != SEEK_SET || offset < 0 ||
+                static_cast<size_t>(offset) > cursor->first->size()) {
+              return CURL_SEEKFUNC_CANTSEEK;
+            }
+            cursor->second = static_cast<size_t>(offset);
+            return CURL_SEEKFUNC_OK;
+          },
+          /*freefunc=*/nullptr, &cursor);
+      if (!part.filename.empty()) curl_mime_filename(field, part.filename.c_str());
+      if (!part.content_type.empty()) curl_mime_type(field, part.content_type.c_str());
+    }
+    curl_easy_setopt(easy, CURLOPT_MIMEPOST, transfer->mime);
+  } else {
+    curl_easy_setopt(easy, CURLOPT_POST, 1L);
+    curl_easy_setopt(easy, CURLOPT_POSTFIELDS, request.body.data());
+    curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE,
+                     static_cast<curl_off_t>(request.body.size()));
+  }
+
+  Transfer& ref = *transfer;
+  transfers_.emplace(ref.id, std::move(transfer));
+  ArmIdle(ref);
+  if (const CURLMcode code = curl_multi_add_handle(multi_, easy); code != CURLM_OK) {
+    Finish(ref.id, {TransportFailure::kInternal, curl_multi_strerror(code)});
+  }
+}
+
+void CurlClient::ArmIdle(Transfer& transfer) {
+  if (transfer.request.idle_timeout == absl::InfiniteDuration()) return;
+  transfer.idle_deadline = transfer.last_activity + transfer.request.idle_timeout;
+  idle_queue_.emplace(transfer.idle_deadline, transfer.id);
+}
+
+// Idle timers are lazy: bytes only move last_activity; an expired entry whose transfer saw
+// bytes since is re-armed instead of firing.
+void CurlClient::ExpireIdle(absl::Time now) {
+  while (!idle_queue_.empty() && idle_queue_.begin()->first <= now) {
+    const TransferId id = idle_queue_.begin()->second;
+    idle_queue_.erase(idle_queue_.begin());
+    auto it = transfers_.find(id);
+    if (it == transfers_.end()) continue;
+    Transfer& transfer = *it->second;
+    if (transfer.last_activity + transfer.request.idle_timeout > now) {
+      ArmIdle(transfer);
+      continue;
+    }
+    Finish(id, {TransportFailure::kIdleTimeout,
+                absl::StrCat("the upstream sent nothing for ",
+                             absl::FormatDuration(transfer.request.idle_timeout))});
+  }
+}
+
+void CurlClient::Finish(TransferId id, TransferResult result) {
+  auto it = transfers_.find(id);
+  if (it == transfers_.end()) return;
+  std::unique_ptr<Transfer> transfer = std::move(it->second);
+  transfers_.erase(it);
+  if (transfer->idle_deadline != absl::InfiniteFuture()) {
+    auto [first, last] = idle_queue_.equal_range(transfer->idle_deadline);
+    for (auto entry = first; entry != last; ++entry) {
+      if (entry->second == id) {
+        idle_queue_.erase(entry);
+        break;
+      }
+    }
+  }
+  if (result.failure.has_value()) {
+    // An aborted transfer must close its connection so the upstream sees the reset and stops
+    // generating; it must not go back to the pool half-read.
+    curl_easy_setopt(transfer->easy, CURLOPT_FORBID_REUSE, 1L);
+  }
+  if (!result.failure.has_value() && !transfer->head_delivered) DeliverHead(*transfer);
+  curl_multi_remove_handle(multi_, transfer->easy);
+  curl_easy_cleanup(transfer->easy);
+  if (transfer->mime != nullptr) curl_mime_free(transfer->mime);
+  curl_slist_free_all(transfer->headers);
+  transfer->handler->OnComplete(result);
+}
+
+void CurlClient::ReapCompleted() {
+  int pending = 0;
+  while (CURLMsg* message = curl_multi_info_read(multi_, &pending)) {
+    if (message->msg != CURLMSG_DONE) continue;
+    Transfer* transfer = nullptr;
+    curl_easy_getinfo(message->easy_handle, CURLINFO_PRIVATE, &transfer);
+    const CURLcode code = message->data.result;
+    TransferResult result;
+    if (code != CURLE_OK) {
+      result.failure = FailureFromCurl(code);
+      result.detail = transfer->error[0] != '\0' ? transfer->error : curl_easy_strerror(code);
+    }
+    Finish(transfer->id, std::move(result));
+  }
+}
+
+void CurlClient::DeliverHead(Transfer& transfer) {
+  long code = 0;
+  curl_easy_getinfo(transfer.easy, CURLINFO_RESPONSE_CODE, &code);
+  transfer.head.status = static_cast<int>(code);
+  transfer.head_delivered = true;
+  transfer.handler->OnResponseHead(transfer.head);
+}
+
+int CurlClient::OnSocket(CURL*, curl_socket_t fd, int what, void* self, void*) {
+  auto* client = static_cast<CurlClient*>(self);
+  if (what == CURL_POLL_REMOVE) {
+    epoll_ctl(client->epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
+    return 0;
+  }
+  epoll_event event{};
+  event.data.fd = fd;
+  if (what & CURL_POLL_IN) event.events |= EPOLLIN;
+  if (what & CURL_POLL_OUT) event.events |= EPOLLOUT;
+  if (epoll_ctl(client->epoll_fd_, EPOLL_CTL_MOD, fd, &event) != 0 && errno == ENOENT) {
+    epoll_ctl(client->epoll_fd_, EPOLL_CTL_ADD, fd, &event);
+  }
+  return 0;
+}
+
+int CurlClient::OnTimer(CURLM*, long timeout_ms, void* self) {
+  auto* client = static_cast<CurlClient*>(self);
+  client->curl_deadline_ =
+      timeout_ms < 0 ? absl::InfiniteFuture() : absl::Now() + absl::Milliseconds(timeout_ms);
+  return 0;
+}
+
+size_t CurlClient::OnHeader(char* data, size_t size, size_t count, void* arg) {
+  auto& transfer = *static_cast<Transfer*>(arg);
+  const size_t bytes = size * count;
+  transfer.last_activity = absl::Now();
+  absl::string_view line(data, bytes);
+  line = absl::StripTrailingAsciiWhitespace(line);
+  if (line.empty()) {
+    // End of a header block; 1xx blocks (100 Continue) are followed by the real one.
+    long code = 0;
+    curl_easy_getinfo(transfer.easy, CURLINFO_RESPONSE_CODE, &code);
+    if (code >= 200 && !transfer.head_delivered) DeliverHead(transfer);
+    return bytes;
+  }
+  if (absl::StartsWith(line, "HTTP/")) {
+    transfer.head.headers.clear();  // a new block (after 1xx) starts over
+    return bytes;
+  }
+  const size_t colon = line.find(':');
+  if (colon != absl::string_view::npos) {
+    transfer.head.headers.push_back(
+        {absl::AsciiStrToLower(line.substr(0, colon)),
+         std::string(absl::StripLeadingAsciiWhitespace(line.substr(colon + 1)))});
+  }
+  return bytes;
+}
+
+size_t CurlClient::OnWrite(char* data, size_t size, size_t count, void* arg) {
+  auto& transfer = *static_cast<Transfer*>(arg);
+  const size_t bytes = size * count;
+  transfer.last_activity = absl::Now();
+  if (!transfer.head_delivered) DeliverHead(transfer);
+  transfer.handler->OnBody(std::string_view(data, bytes));
+  return bytes;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Client>> NewCurlClient(const CurlClientOptions& options) {
+  auto client = std::make_unique<CurlClient>(options);
+  if (absl::Status status = client->Init(); !status.ok()) return status;
+  return client;
+}
+
+}  // namespace gengate::http

@@ -1,1 +1,110 @@
-// placeholder, being written
+#include "observability/log.h"
+
+#include <unistd.h>
+
+#include <atomic>
+#include <cmath>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
+
+namespace gengate::observability {
+namespace {
+
+std::atomic<config::LogFormat> g_format{config::LogFormat::kJson};
+
+std::string_view LevelName(LogLevel level) {
+  switch (level) {
+    case LogLevel::kDebug: return "debug";
+    case LogLevel::kInfo: return "info";
+    case LogLevel::kWarning: return "warning";
+    case LogLevel::kError: return "error";
+  }
+  return "info";
+}
+
+void AppendJsonString(std::string& out, std::string_view text) {
+  out.push_back('"');
+  for (unsigned char c : text) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        if (c < 0x20) {
+          absl::StrAppendFormat(&out, "\\u%04x", c);
+        } else {
+          out.push_back(static_cast<char>(c));
+        }
+    }
+  }
+  out.push_back('"');
+}
+
+void AppendValue(std::string& out, const LogField::Value& value, bool json) {
+  if (const auto* s = std::get_if<std::string_view>(&value)) {
+    if (json) {
+      AppendJsonString(out, *s);
+    } else if (s->find_first_of(" \"=") != std::string_view::npos || s->empty()) {
+      AppendJsonString(out, *s);  // quoted so the text stays parseable
+    } else {
+      out.append(*s);
+    }
+  } else if (const auto* i = std::get_if<std::int64_t>(&value)) {
+    absl::StrAppend(&out, *i);
+  } else if (const auto* d = std::get_if<double>(&value)) {
+    if (std::isfinite(*d)) {
+      absl::StrAppendFormat(&out, "%.3f", *d);
+    } else {
+      out.append(json ? "null" : "nan");
+    }
+  } else {
+    out.append(std::get<bool>(value) ? "true" : "false");
+  }
+}
+
+}  // namespace
+
+void SetLogFormat(config::LogFormat format) { g_format.store(format); }
+
+std::string FormatLogLine(config::LogFormat format, LogLevel level, std::string_view msg,
+                          std::initializer_list<LogField> fields) {
+  const std::string ts = absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", absl::Now(), absl::UTCTimeZone());
+  std::string line;
+  line.reserve(256);
+  if (format == config::LogFormat::kJson) {
+    line.append("{\"ts\":\"").append(ts).append("\",\"level\":\"");
+    line.append(LevelName(level)).append("\",\"msg\":");
+    AppendJsonString(line, msg);
+    for (const LogField& field : fields) {
+      line.push_back(',');
+      AppendJsonString(line, field.key);
+      line.push_back(':');
+      AppendValue(line, field.value, /*json=*/true);
+    }
+    line.push_back('}');
+  } else {
+    line.append(ts).append(" ").append(LevelName(level)).append(" ").append(msg);
+    for (const LogField& field : fields) {
+      line.append(" ").append(field.key).append("=");
+      AppendValue(line, field.value, /*json=*/false);
+    }
+  }
+  line.push_back('\n');
+  return line;
+}
+
+void Log(LogLevel level, std::string_view msg, std::initializer_list<LogField> fields) {
+  const std::string line = FormatLogLine(g_format.load(), level, msg, fields);
+  std::size_t written = 0;
+  while (written < line.size()) {
+    const ssize_t n = ::write(STDOUT_FILENO, line.data() + written, line.size() - written);
+    if (n <= 0) return;  // stdout gone: logging must never take the server down
+    written += static_cast<std::size_t>(n);
+  }
+}
+
+}  // namespace gengate::observability

@@ -21,11 +21,14 @@ struct Event {
   std::string type;  // the `event:` field; empty means the default type "message"
   std::string data;  // data lines joined with "\n"
   std::string id;    // the last event id seen so far (sticky, as the spec says)
+
+  bool operator==(const Event&) const = default;
 };
 
 class Parser {
  public:
-  // An event (or a single line) that grows past `max_event_bytes` is an error.
+  // An event's data (or a single line) that grows past `max_event_bytes` is an error, so
+  // memory stays bounded whatever the upstream sends.
   explicit Parser(std::size_t max_event_bytes = 32u << 20);
 
   // Parses `bytes` and appends every event completed by them to `out`. Returns false if an
@@ -40,7 +43,11 @@ class Parser {
   std::optional<std::int64_t> retry_ms() const { return retry_ms_; }
 
  private:
-  void ProcessLine(std::string_view line, std::vector<Event>& out);
+  // Feeds bytes that come after the optional BOM.
+  bool FeedLines(std::string_view bytes, std::vector<Event>& out);
+  // Interprets one complete line (without its terminator). False if the event grew too big.
+  bool ProcessLine(std::string_view line, std::vector<Event>& out);
+  bool ProcessField(std::string_view name, std::string_view value);
   void Dispatch(std::vector<Event>& out);
 
   std::size_t max_event_bytes_;
@@ -51,7 +58,9 @@ class Parser {
   bool has_data_ = false;    // a data field was seen in the current event
   bool has_fields_ = false;  // any field was seen in the current event
   bool skip_lf_ = false;     // the previous byte was a CR ending a line
-  bool at_start_ = true;     // nothing fed yet (for the BOM)
+  bool at_start_ = true;     // still inside a possible leading BOM
+  std::size_t bom_bytes_seen_ = 0;  // how much of the BOM matched so far (it may be split)
+  bool failed_ = false;      // a limit was exceeded; every later Feed fails
   std::optional<std::int64_t> retry_ms_;
 };
 

@@ -4,6 +4,7 @@
 // google.rpc.ErrorInfo / RetryInfo details and the redaction rules live here and nowhere else.
 #pragma once
 
+#include <cstddef>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -15,19 +16,27 @@
 namespace gengate::status {
 
 // Why a transfer failed without a usable HTTP answer. The http library maps curl's codes to
-// these; nothing outside http/ sees curl.
+// these; nothing outside http/ sees curl. The trailing comment names the gRPC code and the
+// ErrorInfo.reason that MapTransportFailure gives each one.
 enum class TransportFailure {
-  kConnect,         // connection refused or reset before any answer
-  kResolve,         // DNS lookup failed
-  kTls,             // TLS handshake or certificate failure
-  kReset,           // connection reset or closed in the middle of the answer
-  kTimeout,         // the caller's deadline (or --default_timeout) passed
-  kIdleTimeout,     // a stream got no upstream bytes for --stream_idle_timeout
-  kCancelled,       // the caller cancelled
-  kBufferOverflow,  // a slow reader let the per-stream buffer pass its cap
-  kShuttingDown,    // the gateway is draining
-  kInternal,        // anything else (out of memory, curl misuse, ...)
+  kConnect,         // refused or reset before any answer: UNAVAILABLE, upstream_unreachable
+  kResolve,         // DNS lookup failed: UNAVAILABLE, upstream_dns_failed
+  kTls,             // TLS handshake or certificate failure: UNAVAILABLE, upstream_tls_failed
+  kReset,           // reset in the middle of the answer: UNAVAILABLE, upstream_connection_reset
+  kTimeout,         // caller's deadline (or --default_timeout): DEADLINE_EXCEEDED, upstream_timeout
+  kIdleTimeout,     // no bytes for --stream_idle_timeout: DEADLINE_EXCEEDED, stream_idle_timeout
+  kCancelled,       // the caller cancelled: CANCELLED, cancelled
+  kBufferOverflow,  // slow reader, per-stream buffer past its cap: RESOURCE_EXHAUSTED, slow_reader
+  kShuttingDown,    // the gateway is draining: UNAVAILABLE, shutting_down
+  kInternal,        // anything else (out of memory, curl misuse): INTERNAL, gateway_internal_error
 };
+
+// Status messages are cut to this many bytes (on a UTF-8 boundary, ending in "...").
+inline constexpr std::size_t kMaxStatusMessageBytes = 512;
+
+// The ErrorInfo.reason of answers that could not be parsed (MalformedUpstream, unparseable
+// stream error events, and a 2xx answer handed to MapUpstreamError without an error code).
+inline constexpr std::string_view kMalformedUpstreamReason = "malformed_upstream_answer";
 
 // What is known about the upstream of one call; used for details and redaction.
 struct UpstreamContext {
@@ -49,6 +58,13 @@ struct UpstreamAnswer {
 // with ErrorInfo{reason = upstream code, domain = host, metadata{http_status,
 // upstream_request_id}} and RetryInfo for 429/503 when a delay is known. The message is the
 // upstream's own message, cut to 512 bytes, never an HTML page and never the API key.
+//
+// Codes follow DESIGN.md section 3; statuses the table does not list: 408 DEADLINE_EXCEEDED,
+// 410 NOT_FOUND, 412 FAILED_PRECONDITION, 451 PERMISSION_DENIED, other 4xx
+// FAILED_PRECONDITION, 501 UNIMPLEMENTED, other 5xx UNAVAILABLE, anything else INTERNAL.
+// The reason is the envelope's `code`, else its `type`, else "upstream_http_<status>"
+// (kMalformedUpstreamReason for a 2xx). The request id is context.request_id, else Ace's
+// `trace_id`.
 grpc::Status MapUpstreamError(const UpstreamAnswer& answer, const UpstreamContext& context);
 
 // Maps a transport failure. `detail` is a short human explanation (e.g. curl's error text).
@@ -59,13 +75,17 @@ grpc::Status MapTransportFailure(TransportFailure failure, std::string_view deta
 grpc::Status MalformedUpstream(std::string_view what, const UpstreamContext& context);
 
 // An error payload inside a stream (`{"error": {...}}` or a Responses `error` /
-// `response.failed` event's JSON): INTERNAL with the upstream's message and code as reason.
+// `response.failed` event's JSON): INTERNAL with the upstream's message and code as reason
+// (else the error type, else "upstream_stream_error"; kMalformedUpstreamReason if the payload
+// is not a JSON object).
 grpc::Status MapStreamError(std::string_view event_json, const UpstreamContext& context);
 
 // Converts our own validation and logic errors (absl::Status) to gRPC, same code and message.
 grpc::Status FromAbsl(const absl::Status& status);
 
-// Parses `retry-after-ms` (milliseconds) or else `retry-after` (seconds; HTTP dates ignored).
+// Parses `retry-after-ms` (milliseconds, may be fractional) or else `retry-after` (integer
+// seconds). HTTP dates, negative, non-finite or garbage values and delays over a week are
+// ignored; either argument may be empty (header absent).
 std::optional<absl::Duration> ParseRetryAfter(std::string_view retry_after_ms,
                                               std::string_view retry_after);
 

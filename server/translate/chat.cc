@@ -1,1 +1,779 @@
-// placeholder, being written
+#include "translate/chat.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "base/status_macros.h"
+#include "nlohmann/json.hpp"
+#include "translate/struct_json.h"
+
+namespace gengate::translate {
+namespace {
+
+using nlohmann::json;
+
+// ---------------------------------------------------------------------------------------------
+// Enum names, both ways.
+
+std::string_view RoleName(v1::Role role) {
+  switch (role) {
+    case v1::ROLE_SYSTEM:
+      return "system";
+    case v1::ROLE_DEVELOPER:
+      return "developer";
+    case v1::ROLE_USER:
+      return "user";
+    case v1::ROLE_ASSISTANT:
+      return "assistant";
+    case v1::ROLE_TOOL:
+      return "tool";
+    default:
+      return "";
+  }
+}
+
+v1::Role RoleFromName(std::string_view name) {
+  if (name == "assistant") return v1::ROLE_ASSISTANT;
+  if (name == "user") return v1::ROLE_USER;
+  if (name == "system") return v1::ROLE_SYSTEM;
+  if (name == "developer") return v1::ROLE_DEVELOPER;
+  if (name == "tool") return v1::ROLE_TOOL;
+  return v1::ROLE_UNSPECIFIED;
+}
+
+v1::FinishReason FinishReasonFromName(std::string_view name) {
+  if (name == "stop") return v1::FINISH_REASON_STOP;
+  if (name == "length") return v1::FINISH_REASON_LENGTH;
+  if (name == "tool_calls") return v1::FINISH_REASON_TOOL_CALLS;
+  if (name == "content_filter") return v1::FINISH_REASON_CONTENT_FILTER;
+  if (name == "function_call") return v1::FINISH_REASON_FUNCTION_CALL;
+  return v1::FINISH_REASON_UNSPECIFIED;
+}
+
+std::string_view ImageDetailName(v1::ImageDetail detail) {
+  switch (detail) {
+    case v1::IMAGE_DETAIL_AUTO:
+      return "auto";
+    case v1::IMAGE_DETAIL_LOW:
+      return "low";
+    case v1::IMAGE_DETAIL_HIGH:
+      return "high";
+    default:
+      return "";
+  }
+}
+
+std::string_view ToolChoiceModeName(v1::ToolChoiceMode mode) {
+  switch (mode) {
+    case v1::TOOL_CHOICE_MODE_NONE:
+      return "none";
+    case v1::TOOL_CHOICE_MODE_AUTO:
+      return "auto";
+    case v1::TOOL_CHOICE_MODE_REQUIRED:
+      return "required";
+    default:
+      return "";
+  }
+}
+
+std::string_view ResponseFormatTypeName(v1::ResponseFormatType type) {
+  switch (type) {
+    case v1::RESPONSE_FORMAT_TYPE_TEXT:
+      return "text";
+    case v1::RESPONSE_FORMAT_TYPE_JSON_OBJECT:
+      return "json_object";
+    case v1::RESPONSE_FORMAT_TYPE_JSON_SCHEMA:
+      return "json_schema";
+    default:
+      return "";
+  }
+}
+
+std::string_view ReasoningEffortName(v1::ReasoningEffort effort) {
+  switch (effort) {
+    case v1::REASONING_EFFORT_NONE:
+      return "none";
+    case v1::REASONING_EFFORT_MINIMAL:
+      return "minimal";
+    case v1::REASONING_EFFORT_LOW:
+      return "low";
+    case v1::REASONING_EFFORT_MEDIUM:
+      return "medium";
+    case v1::REASONING_EFFORT_HIGH:
+      return "high";
+    default:
+      return "";
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Validation.
+
+absl::Status FieldError(absl::string_view field, absl::string_view problem) {
+  return absl::InvalidArgumentError(absl::StrCat(field, ": ", problem));
+}
+
+absl::Status UnknownEnumError(absl::string_view field, int value) {
+  return FieldError(field, absl::StrCat("unknown enum value ", value));
+}
+
+absl::Status ValidateContentPart(const v1::ContentPart& part, absl::string_view field) {
+  switch (part.part_case()) {
+    case v1::ContentPart::PART_NOT_SET:
+      return FieldError(field, "one of text, image_url, input_audio, file, file_url, refusal "
+                               "must be set");
+    case v1::ContentPart::kImageUrl:
+      if (!v1::ImageDetail_IsValid(part.image_url().detail())) {
+        return UnknownEnumError(absl::StrCat(field, ".image_url.detail"),
+                                part.image_url().detail());
+      }
+      break;
+    default:
+      break;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateMessage(const v1::ChatMessage& message, absl::string_view field) {
+  if (message.role() == v1::ROLE_UNSPECIFIED) {
+    return FieldError(absl::StrCat(field, ".role"), "must be set");
+  }
+  if (!v1::Role_IsValid(message.role())) {
+    return UnknownEnumError(absl::StrCat(field, ".role"), message.role());
+  }
+  if (message.has_content() && message.parts_size() > 0) {
+    return FieldError(field, "content and parts are both set; set one of them");
+  }
+  for (int j = 0; j < message.parts_size(); ++j) {
+    RETURN_IF_ERROR(ValidateContentPart(message.parts(j), absl::StrCat(field, ".parts[", j, "]")));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateResponseFormat(const v1::ResponseFormat& format) {
+  if (!v1::ResponseFormatType_IsValid(format.type())) {
+    return UnknownEnumError("response_format.type", format.type());
+  }
+  // A schema with no type would silently be dropped; say so instead.
+  if (format.type() == v1::RESPONSE_FORMAT_TYPE_UNSPECIFIED && format.has_json_schema()) {
+    return FieldError("response_format.type", "must be set when json_schema is given");
+  }
+  if (format.type() == v1::RESPONSE_FORMAT_TYPE_JSON_SCHEMA &&
+      format.json_schema().name().empty()) {
+    return FieldError("response_format.json_schema.name",
+                      "must be set for RESPONSE_FORMAT_TYPE_JSON_SCHEMA");
+  }
+  return absl::OkStatus();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Request → upstream JSON.
+
+json ContentPartToJson(const v1::ContentPart& part) {
+  json out = json::object();
+  switch (part.part_case()) {
+    case v1::ContentPart::kText:
+      out["type"] = "text";
+      out["text"] = part.text();
+      break;
+    case v1::ContentPart::kImageUrl: {
+      json image = {{"url", part.image_url().url()}};
+      if (part.image_url().detail() != v1::IMAGE_DETAIL_UNSPECIFIED) {
+        image["detail"] = ImageDetailName(part.image_url().detail());
+      }
+      out["type"] = "image_url";
+      out["image_url"] = std::move(image);
+      break;
+    }
+    case v1::ContentPart::kInputAudio:
+      out["type"] = "input_audio";
+      out["input_audio"] = {{"data", absl::Base64Escape(part.input_audio().data())},
+                            {"format", part.input_audio().format()}};
+      break;
+    case v1::ContentPart::kFile: {
+      const v1::FileInput& file = part.file();
+      json file_json = json::object();
+      if (file.has_file_id()) file_json["file_id"] = file.file_id();
+      if (file.has_file_data()) file_json["file_data"] = file.file_data();
+      if (file.has_filename()) file_json["filename"] = file.filename();
+      out["type"] = "file";
+      out["file"] = std::move(file_json);
+      break;
+    }
+    case v1::ContentPart::kFileUrl:
+      out["type"] = "file_url";
+      out["file_url"] = {{"url", part.file_url().url()}};
+      break;
+    case v1::ContentPart::kRefusal:
+      out["type"] = "refusal";
+      out["refusal"] = part.refusal();
+      break;
+    case v1::ContentPart::PART_NOT_SET:
+      break;  // rejected by validation
+  }
+  return out;
+}
+
+json ToolCallToJson(const v1::ToolCall& call) {
+  return {{"id", call.id()},
+          {"type", call.type().empty() ? std::string("function") : call.type()},
+          {"function",
+           {{"name", call.function().name()}, {"arguments", call.function().arguments()}}}};
+}
+
+json MessageToJson(const v1::ChatMessage& message) {
+  json out = {{"role", RoleName(message.role())}};
+  if (message.has_content()) {
+    out["content"] = message.content();
+  } else if (message.parts_size() > 0) {
+    json parts = json::array();
+    for (const v1::ContentPart& part : message.parts()) parts.push_back(ContentPartToJson(part));
+    out["content"] = std::move(parts);
+  }
+  // No content at all (an assistant message with only tool calls): the key is left out.
+  if (message.has_name()) out["name"] = message.name();
+  if (message.tool_calls_size() > 0) {
+    json calls = json::array();
+    for (const v1::ToolCall& call : message.tool_calls()) calls.push_back(ToolCallToJson(call));
+    out["tool_calls"] = std::move(calls);
+  }
+  if (message.has_tool_call_id()) out["tool_call_id"] = message.tool_call_id();
+  if (message.has_refusal()) out["refusal"] = message.refusal();
+  if (message.has_reasoning_content()) out["reasoning_content"] = message.reasoning_content();
+  // `annotations` are output-only upstream: an answer echoed back into the conversation must not
+  // carry them.
+  return out;
+}
+
+json ToolToJson(const v1::Tool& tool) {
+  const v1::FunctionDefinition& function = tool.function();
+  json function_json = {{"name", function.name()}};
+  if (function.has_description()) function_json["description"] = function.description();
+  if (function.has_parameters()) function_json["parameters"] = StructToJson(function.parameters());
+  if (function.has_strict()) function_json["strict"] = function.strict();
+  return {{"type", "function"}, {"function", std::move(function_json)}};
+}
+
+std::optional<json> ToolChoiceToJson(const v1::ToolChoice& choice) {
+  switch (choice.choice_case()) {
+    case v1::ToolChoice::kMode:
+      if (choice.mode() == v1::TOOL_CHOICE_MODE_UNSPECIFIED) return std::nullopt;
+      return json(ToolChoiceModeName(choice.mode()));
+    case v1::ToolChoice::kFunctionName:
+      return json{{"type", "function"}, {"function", {{"name", choice.function_name()}}}};
+    case v1::ToolChoice::CHOICE_NOT_SET:
+      break;
+  }
+  return std::nullopt;
+}
+
+std::optional<json> ResponseFormatToJson(const v1::ResponseFormat& format) {
+  if (format.type() == v1::RESPONSE_FORMAT_TYPE_UNSPECIFIED) return std::nullopt;
+  json out = {{"type", ResponseFormatTypeName(format.type())}};
+  if (format.type() == v1::RESPONSE_FORMAT_TYPE_JSON_SCHEMA) {
+    const v1::JsonSchemaFormat& schema = format.json_schema();
+    json schema_json = {{"name", schema.name()}};
+    if (schema.has_description()) schema_json["description"] = schema.description();
+    if (schema.has_schema()) schema_json["schema"] = StructToJson(schema.schema());
+    if (schema.has_strict()) schema_json["strict"] = schema.strict();
+    out["json_schema"] = std::move(schema_json);
+  }
+  return out;
+}
+
+json WebSearchOptionsToJson(const v1::WebSearchOptions& options) {
+  json out = json::object();
+  if (options.has_search_context_size()) out["search_context_size"] = options.search_context_size();
+  if (options.has_user_location()) {
+    const v1::ApproximateLocation& location = options.user_location();
+    json approximate = json::object();
+    if (location.has_city()) approximate["city"] = location.city();
+    if (location.has_country()) approximate["country"] = location.country();
+    if (location.has_region()) approximate["region"] = location.region();
+    if (location.has_timezone()) approximate["timezone"] = location.timezone();
+    out["user_location"] = {{"type", "approximate"}, {"approximate", std::move(approximate)}};
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Upstream JSON → proto. Tolerant: a member of the wrong type counts as absent.
+
+// The member `key` of `object` unless it is missing or null.
+const json* Member(const json& object, const char* key) {
+  auto it = object.find(key);
+  if (it == object.end() || it->is_null()) return nullptr;
+  return &*it;
+}
+
+const std::string* StringMember(const json& object, const char* key) {
+  const json* value = Member(object, key);
+  return value != nullptr && value->is_string() ? &value->get_ref<const std::string&>() : nullptr;
+}
+
+const json* ArrayMember(const json& object, const char* key) {
+  const json* value = Member(object, key);
+  return value != nullptr && value->is_array() ? value : nullptr;
+}
+
+const json* ObjectMember(const json& object, const char* key) {
+  const json* value = Member(object, key);
+  return value != nullptr && value->is_object() ? value : nullptr;
+}
+
+std::optional<std::int64_t> AsInteger(const json& value) {
+  constexpr std::int64_t kMax = std::numeric_limits<std::int64_t>::max();
+  if (value.is_number_unsigned()) {
+    const std::uint64_t number = value.get<std::uint64_t>();
+    return number > static_cast<std::uint64_t>(kMax) ? kMax : static_cast<std::int64_t>(number);
+  }
+  if (value.is_number_integer()) return value.get<std::int64_t>();
+  if (value.is_number_float()) {
+    const double number = value.get<double>();
+    if (!std::isfinite(number)) return std::nullopt;
+    // Compat servers sometimes send counts as floats (`12.0`); clamp before converting.
+    return static_cast<std::int64_t>(std::clamp(number, -9.2e18, 9.2e18));
+  }
+  return std::nullopt;
+}
+
+std::optional<std::int64_t> IntegerMember(const json& object, const char* key) {
+  const json* value = Member(object, key);
+  return value != nullptr ? AsInteger(*value) : std::nullopt;
+}
+
+std::int32_t ClampToInt32(std::int64_t value) {
+  return static_cast<std::int32_t>(std::clamp<std::int64_t>(
+      value, std::numeric_limits<std::int32_t>::min(), std::numeric_limits<std::int32_t>::max()));
+}
+
+std::int32_t Int32Member(const json& object, const char* key) {
+  return ClampToInt32(IntegerMember(object, key).value_or(0));
+}
+
+double DoubleMember(const json& object, const char* key) {
+  const json* value = Member(object, key);
+  return value != nullptr && value->is_number() ? value->get<double>() : 0.0;
+}
+
+// `bytes` arrive as an array of byte values.
+std::optional<std::string> BytesMember(const json& object, const char* key) {
+  const json* array = ArrayMember(object, key);
+  if (array == nullptr) return std::nullopt;
+  std::string bytes;
+  bytes.reserve(array->size());
+  for (const json& element : *array) {
+    if (std::optional<std::int64_t> byte = AsInteger(element)) {
+      bytes.push_back(static_cast<char>(static_cast<unsigned char>(*byte & 0xFF)));
+    }
+  }
+  return bytes;
+}
+
+void ParseTokenLogprobs(const json& array,
+                        google::protobuf::RepeatedPtrField<v1::TokenLogprob>& out) {
+  out.Reserve(static_cast<int>(array.size()));
+  for (const json& entry : array) {
+    if (!entry.is_object()) continue;
+    v1::TokenLogprob& token = *out.Add();
+    if (const std::string* text = StringMember(entry, "token")) token.set_token(*text);
+    token.set_logprob(DoubleMember(entry, "logprob"));
+    if (std::optional<std::string> bytes = BytesMember(entry, "bytes")) {
+      token.set_bytes(*std::move(bytes));
+    }
+    if (const json* top = ArrayMember(entry, "top_logprobs")) {
+      for (const json& alternative : *top) {
+        if (!alternative.is_object()) continue;
+        v1::TopLogprob& top_token = *token.add_top_logprobs();
+        if (const std::string* text = StringMember(alternative, "token")) {
+          top_token.set_token(*text);
+        }
+        top_token.set_logprob(DoubleMember(alternative, "logprob"));
+        if (std::optional<std::string> bytes = BytesMember(alternative, "bytes")) {
+          top_token.set_bytes(*std::move(bytes));
+        }
+      }
+    }
+  }
+}
+
+void ParseLogprobs(const json& object, v1::ChatLogprobs& out) {
+  if (const json* content = ArrayMember(object, "content")) {
+    ParseTokenLogprobs(*content, *out.mutable_content());
+  }
+  if (const json* refusal = ArrayMember(object, "refusal")) {
+    ParseTokenLogprobs(*refusal, *out.mutable_refusal());
+  }
+}
+
+void ParseUsage(const json& object, v1::CompletionUsage& out) {
+  out.set_prompt_tokens(Int32Member(object, "prompt_tokens"));
+  out.set_completion_tokens(Int32Member(object, "completion_tokens"));
+  out.set_total_tokens(Int32Member(object, "total_tokens"));
+  if (const json* prompt = ObjectMember(object, "prompt_tokens_details")) {
+    v1::PromptTokensDetails& details = *out.mutable_prompt_tokens_details();
+    details.set_cached_tokens(Int32Member(*prompt, "cached_tokens"));
+    details.set_audio_tokens(Int32Member(*prompt, "audio_tokens"));
+  }
+  if (const json* completion = ObjectMember(object, "completion_tokens_details")) {
+    v1::CompletionTokensDetails& details = *out.mutable_completion_tokens_details();
+    details.set_reasoning_tokens(Int32Member(*completion, "reasoning_tokens"));
+    details.set_audio_tokens(Int32Member(*completion, "audio_tokens"));
+    details.set_accepted_prediction_tokens(Int32Member(*completion, "accepted_prediction_tokens"));
+    details.set_rejected_prediction_tokens(Int32Member(*completion, "rejected_prediction_tokens"));
+  }
+}
+
+// Sets both the enum and the raw string; the raw string keeps values the enum lacks.
+template <typename Choice>
+void ParseFinishReason(const json& choice, Choice& out) {
+  if (const std::string* reason = StringMember(choice, "finish_reason")) {
+    out.set_finish_reason(FinishReasonFromName(*reason));
+    out.set_raw_finish_reason(*reason);
+  }
+}
+
+// The arguments are JSON text; a compat server that sends them as an object gets them re-dumped.
+std::string ArgumentsText(const json& function) {
+  const json* arguments = Member(function, "arguments");
+  if (arguments == nullptr) return "";
+  if (arguments->is_string()) return arguments->get_ref<const std::string&>();
+  return arguments->dump();
+}
+
+void ParseContentArray(const json& parts, v1::ChatMessage& out) {
+  for (const json& part : parts) {
+    if (!part.is_object()) continue;
+    const std::string* type = StringMember(part, "type");
+    if (type == nullptr) continue;
+    if (*type == "text" || *type == "output_text") {
+      if (const std::string* text = StringMember(part, "text")) out.add_parts()->set_text(*text);
+    } else if (*type == "refusal") {
+      if (const std::string* text = StringMember(part, "refusal")) {
+        out.add_parts()->set_refusal(*text);
+      }
+    } else if (*type == "image_url") {
+      if (const json* image = ObjectMember(part, "image_url")) {
+        if (const std::string* url = StringMember(*image, "url")) {
+          out.add_parts()->mutable_image_url()->set_url(*url);
+        }
+      }
+    }
+  }
+}
+
+void ParseMessage(const json& message, v1::ChatMessage& out) {
+  const std::string* role = StringMember(message, "role");
+  out.set_role(role != nullptr ? RoleFromName(*role) : v1::ROLE_ASSISTANT);
+  if (const json* content = Member(message, "content")) {
+    if (content->is_string()) {
+      out.set_content(content->get_ref<const std::string&>());
+    } else if (content->is_array()) {
+      ParseContentArray(*content, out);
+    }
+  }
+  if (const std::string* refusal = StringMember(message, "refusal")) out.set_refusal(*refusal);
+  if (const json* calls = ArrayMember(message, "tool_calls")) {
+    for (const json& call : *calls) {
+      if (!call.is_object()) continue;
+      v1::ToolCall& tool_call = *out.add_tool_calls();
+      if (const std::string* id = StringMember(call, "id")) tool_call.set_id(*id);
+      if (const std::string* type = StringMember(call, "type")) tool_call.set_type(*type);
+      if (const json* function = ObjectMember(call, "function")) {
+        if (const std::string* name = StringMember(*function, "name")) {
+          tool_call.mutable_function()->set_name(*name);
+        }
+        tool_call.mutable_function()->set_arguments(ArgumentsText(*function));
+      }
+    }
+  }
+  if (const json* annotations = ArrayMember(message, "annotations")) {
+    for (const json& annotation : *annotations) {
+      if (!annotation.is_object()) continue;
+      v1::Annotation& out_annotation = *out.add_annotations();
+      if (const std::string* type = StringMember(annotation, "type")) {
+        out_annotation.set_type(*type);
+      }
+      if (const json* citation = ObjectMember(annotation, "url_citation")) {
+        v1::UrlCitation& url_citation = *out_annotation.mutable_url_citation();
+        url_citation.set_start_index(Int32Member(*citation, "start_index"));
+        url_citation.set_end_index(Int32Member(*citation, "end_index"));
+        if (const std::string* url = StringMember(*citation, "url")) url_citation.set_url(*url);
+        if (const std::string* title = StringMember(*citation, "title")) {
+          url_citation.set_title(*title);
+        }
+      }
+    }
+  }
+  // DeepSeek and vLLM say `reasoning_content`; some newer servers say `reasoning`.
+  if (const std::string* reasoning = StringMember(message, "reasoning_content")) {
+    out.set_reasoning_content(*reasoning);
+  } else if (const std::string* reasoning_alias = StringMember(message, "reasoning")) {
+    out.set_reasoning_content(*reasoning_alias);
+  }
+}
+
+void ParseDelta(const json& delta, v1::ChatCompletionDelta& out) {
+  if (const std::string* role = StringMember(delta, "role")) out.set_role(RoleFromName(*role));
+  if (const std::string* content = StringMember(delta, "content")) out.set_content(*content);
+  if (const std::string* refusal = StringMember(delta, "refusal")) out.set_refusal(*refusal);
+  if (const std::string* reasoning = StringMember(delta, "reasoning_content")) {
+    out.set_reasoning_content(*reasoning);
+  } else if (const std::string* reasoning_alias = StringMember(delta, "reasoning")) {
+    out.set_reasoning_content(*reasoning_alias);
+  }
+  if (const json* calls = ArrayMember(delta, "tool_calls")) {
+    int position = 0;
+    for (const json& call : *calls) {
+      if (!call.is_object()) continue;
+      v1::ToolCallDelta& call_delta = *out.add_tool_calls();
+      // OpenAI always sends `index`; fall back to the position for servers that do not.
+      call_delta.set_index(ClampToInt32(IntegerMember(call, "index").value_or(position)));
+      ++position;
+      if (const std::string* id = StringMember(call, "id")) call_delta.set_id(*id);
+      if (const std::string* type = StringMember(call, "type")) call_delta.set_type(*type);
+      if (const json* function = ObjectMember(call, "function")) {
+        v1::FunctionCallDelta& function_delta = *call_delta.mutable_function();
+        if (const std::string* name = StringMember(*function, "name")) {
+          function_delta.set_name(*name);
+        }
+        if (const json* arguments = Member(*function, "arguments")) {
+          function_delta.set_arguments(arguments->is_string()
+                                           ? arguments->get_ref<const std::string&>()
+                                           : arguments->dump());
+        }
+      }
+    }
+  }
+}
+
+// Fields shared by `chat.completion` and `chat.completion.chunk`.
+template <typename Completion>
+void ParseCompletionHeader(const json& object, Completion& out) {
+  if (const std::string* id = StringMember(object, "id")) out.set_id(*id);
+  out.set_created(IntegerMember(object, "created").value_or(0));
+  if (const std::string* model = StringMember(object, "model")) out.set_model(*model);
+  if (const json* usage = ObjectMember(object, "usage")) ParseUsage(*usage, *out.mutable_usage());
+  if (const std::string* fingerprint = StringMember(object, "system_fingerprint")) {
+    out.set_system_fingerprint(*fingerprint);
+  }
+  if (const std::string* tier = StringMember(object, "service_tier")) out.set_service_tier(*tier);
+}
+
+// absl::string_view is not std::string_view in this abseil build, so trim by hand.
+std::string_view TrimAsciiWhitespace(std::string_view text) {
+  while (!text.empty() && absl::ascii_isspace(static_cast<unsigned char>(text.front()))) {
+    text.remove_prefix(1);
+  }
+  while (!text.empty() && absl::ascii_isspace(static_cast<unsigned char>(text.back()))) {
+    text.remove_suffix(1);
+  }
+  return text;
+}
+
+json ParseJson(std::string_view text) {
+  return json::parse(text.begin(), text.end(), /*cb=*/nullptr, /*allow_exceptions=*/false);
+}
+
+}  // namespace
+
+absl::Status ValidateChatRequest(const v1::CreateChatCompletionRequest& request) {
+  if (request.model().empty()) return FieldError("model", "must be set");
+  if (request.messages_size() == 0) {
+    return FieldError("messages", "at least one message is required");
+  }
+  for (int i = 0; i < request.messages_size(); ++i) {
+    RETURN_IF_ERROR(ValidateMessage(request.messages(i), absl::StrCat("messages[", i, "]")));
+  }
+  if (request.has_n() && request.n() < 1) return FieldError("n", "must be at least 1");
+  if (!v1::ReasoningEffort_IsValid(request.reasoning_effort())) {
+    return UnknownEnumError("reasoning_effort", request.reasoning_effort());
+  }
+  for (int i = 0; i < request.tools_size(); ++i) {
+    if (request.tools(i).function().name().empty()) {
+      return FieldError(absl::StrCat("tools[", i, "].function.name"), "must be set");
+    }
+  }
+  if (request.has_tool_choice()) {
+    const v1::ToolChoice& choice = request.tool_choice();
+    if (choice.has_mode() && !v1::ToolChoiceMode_IsValid(choice.mode())) {
+      return UnknownEnumError("tool_choice.mode", choice.mode());
+    }
+    if (choice.has_function_name() && choice.function_name().empty()) {
+      return FieldError("tool_choice.function_name", "must not be empty");
+    }
+  }
+  if (request.has_response_format()) {
+    RETURN_IF_ERROR(ValidateResponseFormat(request.response_format()));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> ChatRequestToUpstreamJson(
+    const v1::CreateChatCompletionRequest& request, bool stream) {
+  RETURN_IF_ERROR(ValidateChatRequest(request));
+
+  json body = json::object();
+  body["model"] = request.model();
+  json messages = json::array();
+  for (const v1::ChatMessage& message : request.messages()) {
+    messages.push_back(MessageToJson(message));
+  }
+  body["messages"] = std::move(messages);
+
+  if (request.has_max_tokens()) body["max_tokens"] = request.max_tokens();
+  if (request.has_max_completion_tokens()) {
+    body["max_completion_tokens"] = request.max_completion_tokens();
+  }
+  if (request.has_temperature()) body["temperature"] = request.temperature();
+  if (request.has_top_p()) body["top_p"] = request.top_p();
+  if (request.has_n()) body["n"] = request.n();
+  if (request.stop_size() > 0) {
+    body["stop"] = json(std::vector<std::string>(request.stop().begin(), request.stop().end()));
+  }
+  if (request.has_seed()) body["seed"] = request.seed();
+  if (request.has_presence_penalty()) body["presence_penalty"] = request.presence_penalty();
+  if (request.has_frequency_penalty()) body["frequency_penalty"] = request.frequency_penalty();
+  if (request.has_logprobs()) body["logprobs"] = request.logprobs();
+  if (request.has_top_logprobs()) body["top_logprobs"] = request.top_logprobs();
+  if (request.has_user()) body["user"] = request.user();
+  if (request.reasoning_effort() != v1::REASONING_EFFORT_UNSPECIFIED) {
+    body["reasoning_effort"] = ReasoningEffortName(request.reasoning_effort());
+  }
+  if (request.tools_size() > 0) {
+    json tools = json::array();
+    for (const v1::Tool& tool : request.tools()) tools.push_back(ToolToJson(tool));
+    body["tools"] = std::move(tools);
+  }
+  if (request.has_tool_choice()) {
+    if (std::optional<json> choice = ToolChoiceToJson(request.tool_choice())) {
+      body["tool_choice"] = *std::move(choice);
+    }
+  }
+  if (request.has_parallel_tool_calls()) {
+    body["parallel_tool_calls"] = request.parallel_tool_calls();
+  }
+  if (request.has_response_format()) {
+    if (std::optional<json> format = ResponseFormatToJson(request.response_format())) {
+      body["response_format"] = *std::move(format);
+    }
+  }
+  if (!request.logit_bias().empty()) {
+    json bias = json::object();
+    for (const auto& [token, value] : request.logit_bias()) bias[absl::StrCat(token)] = value;
+    body["logit_bias"] = std::move(bias);
+  }
+  if (request.modalities_size() > 0) {
+    body["modalities"] =
+        json(std::vector<std::string>(request.modalities().begin(), request.modalities().end()));
+  }
+  if (request.has_audio()) {
+    body["audio"] = {{"voice", request.audio().voice()}, {"format", request.audio().format()}};
+  }
+  if (request.has_prediction()) {
+    body["prediction"] = {{"type", "content"}, {"content", request.prediction().content()}};
+  }
+  if (request.has_web_search_options()) {
+    body["web_search_options"] = WebSearchOptionsToJson(request.web_search_options());
+  }
+  if (request.has_service_tier()) body["service_tier"] = request.service_tier();
+  if (request.has_store()) body["store"] = request.store();
+  if (!request.metadata().empty()) {
+    json metadata = json::object();
+    for (const auto& [key, value] : request.metadata()) metadata[key] = value;
+    body["metadata"] = std::move(metadata);
+  }
+  if (stream) {
+    body["stream"] = true;
+    body["stream_options"] = {{"include_usage", true}};
+  }
+  MergeExtraBody(request.extra_body(), body);
+  return body.dump();
+}
+
+absl::StatusOr<v1::ChatCompletion> ChatCompletionFromUpstreamJson(std::string_view body) {
+  const json parsed = ParseJson(body);
+  if (parsed.is_discarded()) {
+    return absl::InternalError(
+        absl::StrCat("upstream chat completion is not valid JSON (", body.size(), " bytes)"));
+  }
+  if (!parsed.is_object()) {
+    return absl::InternalError("upstream chat completion is not a JSON object");
+  }
+  const json* choices = ArrayMember(parsed, "choices");
+  if (choices == nullptr) {
+    return absl::InternalError("upstream chat completion has no choices array");
+  }
+
+  // `object` is not checked: Ace's gpt-4o-image labels unary answers "chat.completion.chunk".
+  v1::ChatCompletion completion;
+  ParseCompletionHeader(parsed, completion);
+  completion.mutable_choices()->Reserve(static_cast<int>(choices->size()));
+  for (const json& choice : *choices) {
+    if (!choice.is_object()) continue;
+    v1::ChatCompletionChoice& out = *completion.add_choices();
+    out.set_index(Int32Member(choice, "index"));
+    if (const json* message = ObjectMember(choice, "message")) {
+      ParseMessage(*message, *out.mutable_message());
+    } else {
+      out.mutable_message()->set_role(v1::ROLE_ASSISTANT);
+    }
+    ParseFinishReason(choice, out);
+    if (const json* logprobs = ObjectMember(choice, "logprobs")) {
+      ParseLogprobs(*logprobs, *out.mutable_logprobs());
+    }
+  }
+  auto by_index = [](const v1::ChatCompletionChoice* a, const v1::ChatCompletionChoice* b) {
+    return a->index() < b->index();
+  };
+  auto& sorted = *completion.mutable_choices();
+  if (!std::is_sorted(sorted.pointer_begin(), sorted.pointer_end(), by_index)) {
+    std::stable_sort(sorted.pointer_begin(), sorted.pointer_end(), by_index);
+  }
+  return completion;
+}
+
+absl::StatusOr<ChatStreamEventKind> ParseChatStreamData(std::string_view data,
+                                                        v1::ChatCompletionChunk& chunk) {
+  const std::string_view trimmed = TrimAsciiWhitespace(data);
+  if (trimmed == "[DONE]") return ChatStreamEventKind::kDone;
+
+  const json parsed = ParseJson(trimmed);
+  if (parsed.is_discarded()) {
+    return absl::InternalError(
+        absl::StrCat("upstream chat stream event is not valid JSON (", data.size(), " bytes)"));
+  }
+  if (!parsed.is_object()) {
+    return absl::InternalError("upstream chat stream event is not a JSON object");
+  }
+  if (Member(parsed, "error") != nullptr) return ChatStreamEventKind::kError;
+
+  chunk.Clear();
+  ParseCompletionHeader(parsed, chunk);
+  if (const json* choices = ArrayMember(parsed, "choices")) {
+    for (const json& choice : *choices) {
+      if (!choice.is_object()) continue;
+      v1::ChatCompletionChunkChoice& out = *chunk.add_choices();
+      out.set_index(Int32Member(choice, "index"));
+      if (const json* delta = ObjectMember(choice, "delta")) {
+        ParseDelta(*delta, *out.mutable_delta());
+      }
+      ParseFinishReason(choice, out);
+      if (const json* logprobs = ObjectMember(choice, "logprobs")) {
+        ParseLogprobs(*logprobs, *out.mutable_logprobs());
+      }
+    }
+  }
+  return ChatStreamEventKind::kChunk;
+}
+
+}  // namespace gengate::translate

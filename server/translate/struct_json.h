@@ -6,12 +6,16 @@
 
 namespace gengate::translate {
 
+// Struct numbers are doubles: integral ones that fit in int64 become JSON integers, so `5` stays
+// `5` and not `5.0`. An unset Value becomes null.
 nlohmann::json StructToJson(const google::protobuf::Struct& value);
 nlohmann::json ValueToJson(const google::protobuf::Value& value);
+// A non-object gives an empty Struct.
 google::protobuf::Struct JsonToStruct(const nlohmann::json& object);
 google::protobuf::Value JsonToValue(const nlohmann::json& value);
 
-// Merges `extra_body` into `body` last: its keys replace ours (objects are merged recursively).
+// Merges `extra_body` into `body` last: its keys replace ours, objects are merged recursively and
+// a null value removes the key (RFC 7386 JSON Merge Patch).
 void MergeExtraBody(const google::protobuf::Struct& extra_body, nlohmann::json& body);
 
 }  // namespace gengate::translate

@@ -1,0 +1,41 @@
+// gengate's configuration: flags with a GENGATE_<FLAG> environment fallback, validated once.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+
+namespace gengate::config {
+
+enum class LogFormat { kJson, kText };
+
+struct Config {
+  std::string listen = "0.0.0.0:50051";
+  std::string admin_listen = "0.0.0.0:9090";
+  // Base URL of the upstream; "fake" means the built-in fake upstream.
+  std::string upstream_url = "https://api.acedata.cloud/openai";
+  bool use_fake_upstream = false;
+  // The upstream API key (from --upstream_api_key_file or GENGATE_UPSTREAM_API_KEY). Secret:
+  // never logged, never part of an error.
+  std::string upstream_api_key;
+  absl::Duration default_timeout = absl::Seconds(600);
+  absl::Duration stream_idle_timeout = absl::Seconds(120);
+  absl::Duration drain_timeout = absl::Seconds(30);
+  int max_upstream_connections = 64;
+  std::int64_t stream_buffer_bytes = 1 << 20;
+  std::int64_t max_message_bytes = 64 << 20;
+  LogFormat log_format = LogFormat::kJson;
+};
+
+// Parses argv (abseil flags) with the environment as fallback for flags not given, reads the
+// key file and validates. Errors are one line, meant for the operator.
+absl::StatusOr<Config> LoadConfig(int argc, char** argv);
+
+// Parses sizes like "1MiB", "64KiB", "65536", "2MB".
+absl::StatusOr<std::int64_t> ParseByteSize(absl::string_view text);
+
+}  // namespace gengate::config

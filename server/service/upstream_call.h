@@ -1,0 +1,90 @@
+// What every service's reactors share: the upstream settings, the per-call context (request
+// id, metadata, deadline, the call log line) and the upstream request they build.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "absl/time/time.h"
+#include "config/config.h"
+#include "grpcpp/server_context.h"
+#include "grpcpp/support/status.h"
+#include "http/client.h"
+#include "status/status.h"
+
+namespace gengate::service {
+
+// Fixed for the process; derived from the Config once.
+struct UpstreamSettings {
+  std::string base_url;  // without a trailing slash
+  std::string host;      // for ErrorInfo.domain
+  std::string api_key;   // secret
+  absl::Duration default_timeout = absl::Seconds(600);
+  absl::Duration stream_idle_timeout = absl::Seconds(120);
+  std::int64_t stream_buffer_bytes = 1 << 20;
+  std::int64_t max_message_bytes = 64 << 20;
+
+  static UpstreamSettings FromConfig(const config::Config& config);
+};
+
+// The parts every service needs; owned by main, borrowed by the services.
+struct ServiceEnv {
+  http::Client& client;
+  UpstreamSettings settings;
+};
+
+// Token counts seen in an answer or a stream so far, for logs and metrics.
+// Atomic because the event loop updates them while a gRPC thread may write the log line.
+struct TokenUsage {
+  std::atomic<std::int64_t> input{0};
+  std::atomic<std::int64_t> output{0};
+};
+
+// Per-call state shared by unary and streaming reactors: request id in and out, the upstream
+// context for errors, and the single log line written when the call ends.
+class CallContext {
+ public:
+  CallContext(const ServiceEnv& env, grpc::CallbackServerContext& context,
+              std::string_view method);
+
+  // The upstream request: URL, auth and tracing headers, deadline (the caller's, or
+  // --default_timeout) and, for streams, the idle timeout.
+  http::Request MakeRequest(std::string_view path, std::string body, bool stream) const;
+
+  // Records what the upstream answered (status, request id header) for trailers and logs.
+  void OnUpstreamHead(const http::ResponseHead& head);
+
+  // Adds the trailing metadata and writes the call's log line. Call once, with the status
+  // about to be passed to Finish.
+  void Complete(const grpc::Status& status, grpc::CallbackServerContext& context);
+
+  const status::UpstreamContext& upstream() const { return upstream_; }
+  const std::string& request_id() const { return request_id_; }
+  void set_model(std::string model) { model_ = std::move(model); }
+  TokenUsage& usage() { return usage_; }
+  int upstream_status() const { return upstream_status_; }
+
+ private:
+  const ServiceEnv& env_;
+  std::string method_;
+  std::string request_id_;
+  std::string traceparent_;
+  absl::Time start_;
+  absl::Time deadline_;
+  status::UpstreamContext upstream_;
+  std::string model_;
+  TokenUsage usage_;
+  int upstream_status_ = 0;
+};
+
+// Maps how a transfer ended (without a usable answer) to a status.
+grpc::Status TransferFailureStatus(const http::TransferResult& result,
+                                   const status::UpstreamContext& upstream);
+
+// Maps a non-2xx upstream answer to a status.
+grpc::Status UpstreamErrorStatus(int http_status, const http::ResponseHead& head,
+                                 std::string_view body, const status::UpstreamContext& upstream);
+
+}  // namespace gengate::service

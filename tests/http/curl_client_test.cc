@@ -1,0 +1,326 @@
+// The curl client against a real local HTTP server: bodies, streams, failures, deadlines, idle
+// timeouts, cancel (the server must see the connection close), multipart, connection reuse.
+#include "http/curl_client.h"
+
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <unistd.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "testing/upstream_server.h"
+
+namespace gengate::http {
+namespace {
+
+using status::TransportFailure;
+using ::testing::HasSubstr;
+using ::testing::Optional;
+
+constexpr absl::Duration kWait = absl::Seconds(10);
+
+// Records everything a transfer reports.
+class RecordingHandler : public ResponseHandler {
+ public:
+  void OnResponseHead(const ResponseHead& head) override {
+    absl::MutexLock lock(&mu_);
+    head_ = head;
+    ++heads_;
+  }
+  void OnBody(std::string_view bytes) override {
+    absl::MutexLock lock(&mu_);
+    body_.append(bytes);
+    pieces_.emplace_back(bytes);
+  }
+  void OnComplete(const TransferResult& result) override {
+    {
+      absl::MutexLock lock(&mu_);
+      result_ = result;
+      ++completions_;
+    }
+    done_.Notify();
+  }
+
+  bool WaitDone() { return done_.WaitForNotificationWithTimeout(kWait); }
+  // Blocks until the body has at least `size` bytes.
+  bool WaitForBody(std::size_t size) {
+    absl::MutexLock lock(&mu_);
+    auto enough = [&]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return body_.size() >= size; };
+    return mu_.AwaitWithTimeout(absl::Condition(&enough), kWait);
+  }
+
+  ResponseHead head() { absl::MutexLock lock(&mu_); return head_; }
+  std::string body() { absl::MutexLock lock(&mu_); return body_; }
+  TransferResult result() { absl::MutexLock lock(&mu_); return result_; }
+  int completions() { absl::MutexLock lock(&mu_); return completions_; }
+  int heads() { absl::MutexLock lock(&mu_); return heads_; }
+
+ private:
+  absl::Mutex mu_;
+  ResponseHead head_ ABSL_GUARDED_BY(mu_);
+  std::string body_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::string> pieces_ ABSL_GUARDED_BY(mu_);
+  TransferResult result_ ABSL_GUARDED_BY(mu_);
+  int completions_ ABSL_GUARDED_BY(mu_) = 0;
+  int heads_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::Notification done_;
+};
+
+class CurlClientTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(server_.Start().ok());
+    CurlClientOptions options;
+    options.max_host_connections = 8;
+    auto client = NewCurlClient(options);
+    ASSERT_TRUE(client.ok()) << client.status();
+    client_ = *std::move(client);
+  }
+
+  Request Post(std::string path, std::string body) {
+    Request request;
+    request.url = server_.base_url() + path;
+    request.body = std::move(body);
+    request.headers.push_back({"Content-Type", "application/json"});
+    return request;
+  }
+
+  testing::UpstreamServer server_;
+  std::unique_ptr<Client> client_;
+};
+
+TEST_F(CurlClientTest, PostsBodyAndHeadersAndReadsAnswer) {
+  server_.Handle("/echo", [](const testing::RecordedRequest& request, testing::Responder& out) {
+    out.Reply(201, {{"Content-Type", "application/json"}, {"X-Request-Id", "up-1"}},
+              "{\"got\":" + std::to_string(request.body.size()) + "}");
+  });
+  RecordingHandler handler;
+  Request request = Post("/echo", R"({"model":"m"})");
+  request.headers.push_back({"Authorization", "Bearer k"});
+  client_->Start(std::move(request), handler);
+  ASSERT_TRUE(handler.WaitDone());
+
+  EXPECT_FALSE(handler.result().failure.has_value()) << handler.result().detail;
+  EXPECT_EQ(handler.head().status, 201);
+  EXPECT_EQ(handler.head().Find("x-request-id"), "up-1");
+  EXPECT_EQ(handler.body(), "{\"got\":13}");
+  EXPECT_EQ(handler.heads(), 1);
+  EXPECT_EQ(handler.completions(), 1);
+  const auto requests = server_.requests();
+  ASSERT_EQ(requests.size(), 1u);
+  EXPECT_EQ(requests[0].method, "POST");
+  EXPECT_EQ(requests[0].body, R"({"model":"m"})");
+  EXPECT_EQ(requests[0].Header("authorization"), "Bearer k");
+  EXPECT_EQ(requests[0].Header("content-type"), "application/json");
+  EXPECT_FALSE(requests[0].HasHeader("expect"));
+}
+
+TEST_F(CurlClientTest, DeliversStreamedPiecesInOrder) {
+  auto gate = server_.NewGate();
+  server_.Handle("/stream", [gate](const testing::RecordedRequest&, testing::Responder& out) {
+    out.WriteHead(200, {{"Content-Type", "text/event-stream"}, {"Connection", "close"}});
+    out.Write("data: one\n\n");
+    gate->Wait(kWait);  // the client must see the first piece before the rest exists
+    out.Write("data: two\n\n");
+  });
+  RecordingHandler handler;
+  client_->Start(Post("/stream", "{}"), handler);
+  ASSERT_TRUE(handler.WaitForBody(11));
+  EXPECT_EQ(handler.body(), "data: one\n\n");
+  gate->Open();
+  ASSERT_TRUE(handler.WaitDone());
+  EXPECT_FALSE(handler.result().failure.has_value()) << handler.result().detail;
+  EXPECT_EQ(handler.body(), "data: one\n\ndata: two\n\n");
+}
+
+TEST_F(CurlClientTest, ReusesTheConnection) {
+  server_.Handle("/ok", [](const testing::RecordedRequest&, testing::Responder& out) {
+    out.Reply(200, {{"Content-Type", "application/json"}}, "{}");
+  });
+  for (int i = 0; i < 3; ++i) {
+    RecordingHandler handler;
+    client_->Start(Post("/ok", "{}"), handler);
+    ASSERT_TRUE(handler.WaitDone());
+    ASSERT_FALSE(handler.result().failure.has_value());
+  }
+  const auto requests = server_.requests();
+  ASSERT_EQ(requests.size(), 3u);
+  EXPECT_EQ(requests[0].connection_id, requests[2].connection_id);
+  EXPECT_EQ(server_.connections_accepted(), 1);
+}
+
+TEST_F(CurlClientTest, RefusedConnectionIsConnectFailure) {
+  // A port that was just free: bind, read the port, close.
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)), 0);
+  socklen_t length = sizeof(address);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
+  close(fd);
+
+  RecordingHandler handler;
+  Request request;
+  request.url = "http://127.0.0.1:" + std::to_string(ntohs(address.sin_port)) + "/x";
+  client_->Start(std::move(request), handler);
+  ASSERT_TRUE(handler.WaitDone());
+  EXPECT_THAT(handler.result().failure, Optional(TransportFailure::kConnect));
+  EXPECT_EQ(handler.heads(), 0);
+}
+
+TEST_F(CurlClientTest, DeadlineEndsAStalledTransferAndClosesTheConnection) {
+  auto gate = server_.NewGate();
+  server_.Handle("/stall", [gate](const testing::RecordedRequest&, testing::Responder& out) {
+    out.WaitForPeerClose(kWait);
+    gate->Open();
+  });
+  RecordingHandler handler;
+  Request request = Post("/stall", "{}");
+  request.deadline = absl::Now() + absl::Milliseconds(200);
+  client_->Start(std::move(request), handler);
+  ASSERT_TRUE(handler.WaitDone());
+  EXPECT_THAT(handler.result().failure, Optional(TransportFailure::kTimeout));
+  EXPECT_TRUE(server_.WaitForPeerCloses(1, kWait));
+}
+
+TEST_F(CurlClientTest, IdleTimeoutEndsASilentStream) {
+  server_.Handle("/silent", [](const testing::RecordedRequest&, testing::Responder& out) {
+    out.WriteHead(200, {{"Content-Type", "text/event-stream"}, {"Connection", "close"}});
+    out.Write("data: first\n\n");
+    out.WaitForPeerClose(kWait);
+  });
+  RecordingHandler handler;
+  Request request = Post("/silent", "{}");
+  request.idle_timeout = absl::Milliseconds(200);
+  client_->Start(std::move(request), handler);
+  ASSERT_TRUE(handler.WaitDone());
+  EXPECT_THAT(handler.result().failure, Optional(TransportFailure::kIdleTimeout));
+  EXPECT_THAT(handler.result().detail, HasSubstr("200ms"));
+  EXPECT_EQ(handler.body(), "data: first\n\n");
+  EXPECT_TRUE(server_.WaitForPeerCloses(1, kWait));
+}
+
+TEST_F(CurlClientTest, IdleTimerRestartsOnEveryByte) {
+  // Pieces arrive more often than the idle timeout, for longer than it in total.
+  server_.Handle("/drip", [](const testing::RecordedRequest&, testing::Responder& out) {
+    out.WriteHead(200, {{"Content-Type", "text/event-stream"}, {"Connection", "close"}});
+    for (int i = 0; i < 6; ++i) {
+      out.Write(": keep-alive\n");
+      out.WaitForPeerClose(absl::Milliseconds(60));  // paces the writes; a close ends early
+    }
+  });
+  RecordingHandler handler;
+  Request request = Post("/drip", "{}");
+  request.idle_timeout = absl::Milliseconds(250);
+  client_->Start(std::move(request), handler);
+  ASSERT_TRUE(handler.WaitDone());
+  EXPECT_FALSE(handler.result().failure.has_value()) << handler.result().detail;
+  EXPECT_EQ(handler.body().size(), 6u * 13u);
+}
+
+TEST_F(CurlClientTest, CancelAbortsAtOnceAndClosesTheConnection) {
+  server_.Handle("/long", [](const testing::RecordedRequest&, testing::Responder& out) {
+    out.WriteHead(200, {{"Content-Type", "text/event-stream"}, {"Connection", "close"}});
+    out.Write("data: x\n\n");
+    out.WaitForPeerClose(kWait);
+  });
+  RecordingHandler handler;
+  const TransferId id = client_->Start(Post("/long", "{}"), handler);
+  ASSERT_TRUE(handler.WaitForBody(1));
+  client_->Cancel(id, TransportFailure::kCancelled);
+  ASSERT_TRUE(handler.WaitDone());
+  EXPECT_THAT(handler.result().failure, Optional(TransportFailure::kCancelled));
+  EXPECT_TRUE(server_.WaitForPeerCloses(1, kWait));
+  // A second cancel of a finished transfer is ignored, and nothing is reported twice.
+  client_->Cancel(id, TransportFailure::kCancelled);
+  RecordingHandler later;
+  server_.Handle("/ok", [](const testing::RecordedRequest&, testing::Responder& out) {
+    out.Reply(200, {}, "ok");
+  });
+  client_->Start(Post("/ok", "{}"), later);
+  ASSERT_TRUE(later.WaitDone());
+  EXPECT_EQ(handler.completions(), 1);
+}
+
+TEST_F(CurlClientTest, ResetMidBodyIsResetFailure) {
+  server_.Handle("/reset", [](const testing::RecordedRequest&, testing::Responder& out) {
+    out.WriteHead(200, {{"Content-Type", "application/json"}, {"Content-Length", "100"}});
+    out.Write("{\"partial\":");
+    out.Reset();
+  });
+  RecordingHandler handler;
+  client_->Start(Post("/reset", "{}"), handler);
+  ASSERT_TRUE(handler.WaitDone());
+  EXPECT_THAT(handler.result().failure, Optional(TransportFailure::kReset));
+}
+
+TEST_F(CurlClientTest, SendsMultipartFormWithFiles) {
+  server_.Handle("/upload", [](const testing::RecordedRequest&, testing::Responder& out) {
+    out.Reply(200, {}, "{}");
+  });
+  RecordingHandler handler;
+  Request request;
+  request.url = server_.base_url() + "/upload";
+  const std::string png("\x89PNG\r\n\x1a\n\0binary", 15);
+  request.form = {{"prompt", "a cat", "", ""},
+                  {"image[]", png, "a.png", "image/png"},
+                  {"image[]", "second", "b.webp", "image/webp"}};
+  client_->Start(std::move(request), handler);
+  ASSERT_TRUE(handler.WaitDone());
+  ASSERT_FALSE(handler.result().failure.has_value()) << handler.result().detail;
+  const auto requests = server_.requests();
+  ASSERT_EQ(requests.size(), 1u);
+  const std::string& body = requests[0].body;
+  EXPECT_THAT(requests[0].Header("content-type"), HasSubstr("multipart/form-data; boundary="));
+  EXPECT_THAT(body, HasSubstr("name=\"prompt\"\r\n\r\na cat\r\n"));
+  EXPECT_THAT(body, HasSubstr("name=\"image[]\"; filename=\"a.png\"\r\nContent-Type: image/png"));
+  EXPECT_THAT(body, HasSubstr(png));
+  EXPECT_THAT(body, HasSubstr("filename=\"b.webp\"\r\nContent-Type: image/webp\r\n\r\nsecond"));
+}
+
+TEST_F(CurlClientTest, RunsManyTransfersConcurrently) {
+  constexpr int kTransfers = 100;
+  auto gate = server_.NewGate();
+  server_.Handle("/slow", [gate](const testing::RecordedRequest& request,
+                                 testing::Responder& out) {
+    gate->Wait(kWait);
+    out.Reply(200, {}, request.body);
+  });
+  std::vector<std::unique_ptr<RecordingHandler>> handlers;
+  for (int i = 0; i < kTransfers; ++i) {
+    handlers.push_back(std::make_unique<RecordingHandler>());
+    client_->Start(Post("/slow", std::to_string(i)), *handlers.back());
+  }
+  // Only max_host_connections (8) run at once; the rest wait for a connection.
+  ASSERT_TRUE(server_.WaitForRequests(8, kWait));
+  gate->Open();
+  for (int i = 0; i < kTransfers; ++i) {
+    ASSERT_TRUE(handlers[i]->WaitDone());
+    EXPECT_FALSE(handlers[i]->result().failure.has_value());
+    EXPECT_EQ(handlers[i]->body(), std::to_string(i));
+  }
+  EXPECT_LE(server_.connections_accepted(), 8);
+}
+
+TEST_F(CurlClientTest, DestructorCompletesRunningTransfers) {
+  server_.Handle("/hang", [](const testing::RecordedRequest&, testing::Responder& out) {
+    out.WaitForPeerClose(kWait);
+  });
+  RecordingHandler handler;
+  client_->Start(Post("/hang", "{}"), handler);
+  ASSERT_TRUE(server_.WaitForRequests(1, kWait));
+  client_.reset();
+  ASSERT_TRUE(handler.WaitDone());
+  EXPECT_THAT(handler.result().failure, Optional(TransportFailure::kShuttingDown));
+}
+
+}  // namespace
+}  // namespace gengate::http
