@@ -4,6 +4,9 @@ ASAN_BUILD ?= build-asan
 JOBS       ?= $(shell nproc)
 CMAKE_ARGS ?= -G Ninja -DGENGATE_WERROR=ON
 LISTEN     ?= 127.0.0.1:50051
+# Paths relative to the checkout, so ccache hits across clones (CI builds a fresh clone).
+export CCACHE_BASEDIR := $(CURDIR)
+export CCACHE_NOHASHDIR := true
 ADMIN      ?= 127.0.0.1:9090
 
 .PHONY: all deps build test test-asan run lint clean
@@ -38,3 +41,20 @@ lint:
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)
+
+# Renders the kustomize overlays and checks them and deploy/Dockerfile (no cluster needed).
+.PHONY: deploy-check
+deploy-check: build
+	deploy/check.sh --binary $(BUILD)/server/gengate --tools-dir $(BUILD)/tools
+
+# Benchmarks (bench/README.md): gengate against the mock upstream hit directly and through
+# nginx, same load, same run. Prints a table, writes bench/results/<date>.json, fails only if
+# calls failed. `bench-quick` is a ~1 minute smoke run of the same harness.
+.PHONY: bench bench-quick
+bench: build
+	@bench/install-deps.sh
+	python3 bench/run_bench.py --build=$(BUILD)
+
+bench-quick: build
+	@bench/install-deps.sh
+	python3 bench/run_bench.py --build=$(BUILD) --quick

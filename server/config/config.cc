@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdint>
+#include <utility>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
@@ -35,6 +37,21 @@ ABSL_FLAG(std::string, stream_buffer_bytes, "1MiB",
           "per-stream queue cap; a reader that falls behind it gets RESOURCE_EXHAUSTED");
 ABSL_FLAG(std::string, max_message_bytes, "64MiB", "maximum gRPC message size, received and sent");
 ABSL_FLAG(std::string, log_format, "json", "log format: json or text");
+ABSL_FLAG(bool, log_payloads, false,
+          "add the upstream request body (cut to 4KiB) to call log lines; off: sizes only");
+ABSL_FLAG(bool, reflection, true, "serve gRPC server reflection (for grpcurl and friends)");
+ABSL_FLAG(absl::Duration, keepalive_time, absl::Seconds(60),
+          "ping a client after this long without activity on its connection");
+ABSL_FLAG(absl::Duration, keepalive_timeout, absl::Seconds(20),
+          "close a connection whose keepalive ping is not answered within this");
+ABSL_FLAG(absl::Duration, max_connection_age, absl::Minutes(30),
+          "send GOAWAY to connections older than this (+-10%) so clients rebalance; inf = never");
+ABSL_FLAG(absl::Duration, max_connection_age_grace, absl::Minutes(10),
+          "time calls still running on an aged connection get before it is closed");
+ABSL_FLAG(std::string, tls_cert, "", "PEM certificate chain file: serve gRPC over TLS");
+ABSL_FLAG(std::string, tls_key, "", "PEM private key file for --tls_cert");
+ABSL_FLAG(std::string, tls_client_ca, "",
+          "PEM CA bundle: require client certificates signed by it (mTLS)");
 
 namespace gengate::config {
 namespace {
@@ -50,7 +67,9 @@ absl::Status ApplyEnvironment(const std::vector<std::string>& given) {
   for (const char* name :
        {"listen", "admin_listen", "upstream_url", "upstream_api_key_file", "default_timeout",
         "stream_idle_timeout", "drain_timeout", "max_upstream_connections",
-        "stream_buffer_bytes", "max_message_bytes", "log_format"}) {
+        "stream_buffer_bytes", "max_message_bytes", "log_format", "log_payloads", "reflection",
+        "keepalive_time", "keepalive_timeout", "max_connection_age", "max_connection_age_grace",
+        "tls_cert", "tls_key", "tls_client_ca"}) {
     if (std::find(given.begin(), given.end(), name) != given.end()) continue;
     const char* value = std::getenv(EnvName(name).c_str());
     if (value == nullptr) continue;
@@ -74,18 +93,27 @@ absl::StatusOr<std::vector<std::string>> ParseArguments(int argc, char** argv) {
     if (!absl::ConsumePrefix(&arg, "--") && !absl::ConsumePrefix(&arg, "-")) {
       return absl::InvalidArgumentError(absl::StrCat("unexpected argument \"", arg, "\""));
     }
-    std::string name(arg.substr(0, arg.find('=')));
+    const std::size_t eq = arg.find('=');
+    std::string name(arg.substr(0, eq));
     absl::CommandLineFlag* flag = absl::FindCommandLineFlag(name);
+    std::string value;
+    if (eq != absl::string_view::npos) {
+      value = std::string(arg.substr(eq + 1));
+    } else if (flag != nullptr && flag->IsOfType<bool>()) {
+      value = "true";  // a switch, as abseil's own parser reads it: --reflection
+    } else if (flag == nullptr && absl::StartsWith(name, "no") &&
+               absl::FindCommandLineFlag(name.substr(2)) != nullptr &&
+               absl::FindCommandLineFlag(name.substr(2))->IsOfType<bool>()) {
+      name = name.substr(2);  // --noreflection
+      flag = absl::FindCommandLineFlag(name);
+      value = "false";
+    } else if (flag != nullptr && i + 1 < argc) {
+      value = argv[++i];
+    } else if (flag != nullptr) {
+      return absl::InvalidArgumentError(absl::StrCat("--", name, " needs a value"));
+    }
     if (flag == nullptr) {
       return absl::InvalidArgumentError(absl::StrCat("unknown flag --", name, " (see --help)"));
-    }
-    std::string value;
-    if (const std::size_t eq = arg.find('='); eq != absl::string_view::npos) {
-      value = std::string(arg.substr(eq + 1));
-    } else if (i + 1 < argc) {
-      value = argv[++i];
-    } else {
-      return absl::InvalidArgumentError(absl::StrCat("--", name, " needs a value"));
     }
     std::string error;
     if (!flag->ParseFrom(value, &error)) {
@@ -127,6 +155,57 @@ absl::StatusOr<std::string> ReadKey() {
 absl::Status RequirePositive(absl::string_view name, absl::Duration value) {
   if (value <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError(absl::StrCat("--", name, " must be positive"));
+  }
+  return absl::OkStatus();
+}
+
+// Reads a PEM file named by --`flag`; `marker` is the block its content must hold.
+absl::StatusOr<std::string> ReadPemFile(absl::string_view flag, const std::string& path,
+                                        absl::string_view marker) {
+  std::ifstream in(path);
+  if (!in) return absl::InvalidArgumentError(absl::StrCat("--", flag, ": cannot read ", path));
+  std::stringstream content;
+  content << in.rdbuf();
+  std::string pem = content.str();
+  if (!absl::StrContains(pem, marker)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--", flag, ": ", path, " holds no PEM \"", marker, "\" block"));
+  }
+  return pem;
+}
+
+absl::Status LoadTls(Config& config) {
+  config.tls_cert_file = absl::GetFlag(FLAGS_tls_cert);
+  config.tls_key_file = absl::GetFlag(FLAGS_tls_key);
+  config.tls_client_ca_file = absl::GetFlag(FLAGS_tls_client_ca);
+  if (config.tls_cert_file.empty() != config.tls_key_file.empty()) {
+    return absl::InvalidArgumentError("--tls_cert and --tls_key must be given together");
+  }
+  if (!config.tls_client_ca_file.empty() && config.tls_cert_file.empty()) {
+    return absl::InvalidArgumentError("--tls_client_ca needs --tls_cert and --tls_key");
+  }
+  if (config.tls_cert_file.empty()) return absl::OkStatus();
+  ASSIGN_OR_RETURN(config.tls_cert_pem,
+                   ReadPemFile("tls_cert", config.tls_cert_file, "-----BEGIN CERTIFICATE-----"));
+  ASSIGN_OR_RETURN(config.tls_key_pem,
+                   ReadPemFile("tls_key", config.tls_key_file, "PRIVATE KEY-----"));
+  if (!config.tls_client_ca_file.empty()) {
+    ASSIGN_OR_RETURN(config.tls_client_ca_pem,
+                     ReadPemFile("tls_client_ca", config.tls_client_ca_file,
+                                 "-----BEGIN CERTIFICATE-----"));
+  }
+  return absl::OkStatus();
+}
+
+// host:port with a numeric port (0-65535); the host may be [v6].
+absl::Status CheckHostPort(absl::string_view flag, const std::string& address) {
+  const std::size_t colon = address.rfind(':');
+  int port = -1;
+  if (colon == std::string::npos || colon == 0 ||
+      !absl::SimpleAtoi(absl::string_view(address).substr(colon + 1), &port) || port < 0 ||
+      port > 65535) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--", flag, " must be host:port, got \"", address, "\""));
   }
   return absl::OkStatus();
 }
@@ -228,6 +307,29 @@ absl::StatusOr<Config> LoadConfig(int argc, char** argv) {
     return absl::InvalidArgumentError(
         absl::StrCat("--log_format must be json or text, got \"", format, "\""));
   }
+  config.log_payloads = absl::GetFlag(FLAGS_log_payloads);
+  config.reflection = absl::GetFlag(FLAGS_reflection);
+  RETURN_IF_ERROR(CheckHostPort("admin_listen", config.admin_listen));
+
+  config.keepalive_time = absl::GetFlag(FLAGS_keepalive_time);
+  config.keepalive_timeout = absl::GetFlag(FLAGS_keepalive_timeout);
+  config.max_connection_age = absl::GetFlag(FLAGS_max_connection_age);
+  config.max_connection_age_grace = absl::GetFlag(FLAGS_max_connection_age_grace);
+  RETURN_IF_ERROR(RequirePositive("keepalive_time", config.keepalive_time));
+  RETURN_IF_ERROR(RequirePositive("keepalive_timeout", config.keepalive_timeout));
+  RETURN_IF_ERROR(RequirePositive("max_connection_age", config.max_connection_age));
+  RETURN_IF_ERROR(RequirePositive("max_connection_age_grace", config.max_connection_age_grace));
+  // gRPC takes these as int milliseconds; "inf" is allowed for the connection age only.
+  for (const auto& [name, value] :
+       {std::pair<absl::string_view, absl::Duration>{"keepalive_time", config.keepalive_time},
+        {"keepalive_timeout", config.keepalive_timeout},
+        {"max_connection_age_grace", config.max_connection_age_grace}}) {
+    if (value > absl::Milliseconds(INT32_MAX)) {
+      return absl::InvalidArgumentError(absl::StrCat("--", name, " must be at most 24 days"));
+    }
+  }
+
+  RETURN_IF_ERROR(LoadTls(config));
   return config;
 }
 

@@ -29,6 +29,32 @@ struct Config {
   std::int64_t stream_buffer_bytes = 1 << 20;
   std::int64_t max_message_bytes = 64 << 20;
   LogFormat log_format = LogFormat::kJson;
+  // Call log lines carry the upstream request body (cut to a few KiB); off by default since
+  // prompts are user data. payload_bytes is logged either way.
+  bool log_payloads = false;
+  // gRPC server reflection (grpcurl, Postman, grpcui can list and call the services).
+  bool reflection = true;
+
+  // Server keepalive pings: find dead peers (a client that vanished behind a NAT or load
+  // balancer) instead of keeping their streams open.
+  absl::Duration keepalive_time = absl::Seconds(60);
+  absl::Duration keepalive_timeout = absl::Seconds(20);
+  // Connections are closed (GOAWAY) after this age, +-10% jitter, so that long-lived client
+  // channels spread over pods added later; infinite disables it.
+  absl::Duration max_connection_age = absl::Minutes(30);
+  // Calls still running on an aged connection get this long before it is closed.
+  absl::Duration max_connection_age_grace = absl::Minutes(10);
+
+  // TLS on the gRPC listener: all empty means plaintext. The PEM contents are read once at
+  // startup; the key is secret.
+  std::string tls_cert_file;
+  std::string tls_key_file;
+  std::string tls_client_ca_file;
+  std::string tls_cert_pem;
+  std::string tls_key_pem;
+  // With a client CA, clients must present a certificate it signed (mTLS).
+  std::string tls_client_ca_pem;
+  bool tls() const { return !tls_cert_pem.empty(); }
 };
 
 // Parses argv (abseil flags) with the environment as fallback for flags not given, reads the

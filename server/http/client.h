@@ -10,6 +10,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "absl/time/time.h"
@@ -73,11 +74,23 @@ using TransferId = std::uint64_t;
 class Client {
  public:
   virtual ~Client() = default;
-  // Starts a transfer. `handler` must outlive its OnComplete.
-  virtual TransferId Start(Request request, ResponseHandler& handler) = 0;
+
+  // Starts a transfer and stores its id in `id` before any callback can run, so that the
+  // handler may cancel its own transfer from its first callback. `handler` must outlive its
+  // OnComplete.
+  void Start(Request request, ResponseHandler& handler, TransferId& id) {
+    id = NewTransferId();
+    StartTransfer(id, std::move(request), handler);
+  }
+
   // Aborts a transfer at once; its OnComplete reports `reason`. Unknown or finished ids are
   // ignored.
   virtual void Cancel(TransferId id, status::TransportFailure reason) = 0;
+
+ protected:
+  // A fresh id, never 0 and never reused.
+  virtual TransferId NewTransferId() = 0;
+  virtual void StartTransfer(TransferId id, Request request, ResponseHandler& handler) = 0;
 };
 
 }  // namespace gengate::http

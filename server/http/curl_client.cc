@@ -68,8 +68,13 @@ class CurlClient final : public Client {
 
   absl::Status Init();
 
-  TransferId Start(Request request, ResponseHandler& handler) override;
   void Cancel(TransferId id, TransportFailure reason) override;
+
+ protected:
+  TransferId NewTransferId() override {
+    return next_id_.fetch_add(1, std::memory_order_relaxed);
+  }
+  void StartTransfer(TransferId id, Request request, ResponseHandler& handler) override;
 
  private:
   // One transfer; owned by the loop thread.
@@ -174,10 +179,8 @@ CurlClient::~CurlClient() {
   if (epoll_fd_ >= 0) close(epoll_fd_);
 }
 
-TransferId CurlClient::Start(Request request, ResponseHandler& handler) {
-  const TransferId id = next_id_.fetch_add(1, std::memory_order_relaxed);
+void CurlClient::StartTransfer(TransferId id, Request request, ResponseHandler& handler) {
   Push(Command{Command::Kind::kStart, id, std::move(request), &handler});
-  return id;
 }
 
 void CurlClient::Cancel(TransferId id, TransportFailure reason) {

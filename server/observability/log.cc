@@ -13,6 +13,7 @@ namespace gengate::observability {
 namespace {
 
 std::atomic<config::LogFormat> g_format{config::LogFormat::kJson};
+std::atomic<bool> g_log_payloads{false};
 
 std::string_view LevelName(LogLevel level) {
   switch (level) {
@@ -70,8 +71,11 @@ void AppendValue(std::string& out, const LogField::Value& value, bool json) {
 
 void SetLogFormat(config::LogFormat format) { g_format.store(format); }
 
+void SetLogPayloads(bool enabled) { g_log_payloads.store(enabled); }
+bool LogPayloads() { return g_log_payloads.load(std::memory_order_relaxed); }
+
 std::string FormatLogLine(config::LogFormat format, LogLevel level, std::string_view msg,
-                          std::initializer_list<LogField> fields) {
+                          absl::Span<const LogField> fields) {
   const std::string ts = absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", absl::Now(), absl::UTCTimeZone());
   std::string line;
   line.reserve(256);
@@ -98,6 +102,10 @@ std::string FormatLogLine(config::LogFormat format, LogLevel level, std::string_
 }
 
 void Log(LogLevel level, std::string_view msg, std::initializer_list<LogField> fields) {
+  Log(level, msg, absl::Span<const LogField>(fields.begin(), fields.size()));
+}
+
+void Log(LogLevel level, std::string_view msg, absl::Span<const LogField> fields) {
   const std::string line = FormatLogLine(g_format.load(), level, msg, fields);
   std::size_t written = 0;
   while (written < line.size()) {

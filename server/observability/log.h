@@ -10,6 +10,7 @@
 #include <string_view>
 #include <variant>
 
+#include "absl/types/span.h"
 #include "config/config.h"
 
 namespace gengate::observability {
@@ -32,12 +33,19 @@ struct LogField {
 // Sets the format for the whole process; call once at startup (default JSON).
 void SetLogFormat(config::LogFormat format);
 
+// Whether call lines may carry the request body sent upstream (--log_payloads; off by
+// default, since prompts are user data). Call once at startup.
+void SetLogPayloads(bool enabled);
+bool LogPayloads();
+
 // Writes one line: {"ts":..., "level":..., "msg":..., fields...}. Thread-safe; each line is one
 // write(2), so lines from different threads never interleave.
 void Log(LogLevel level, std::string_view msg, std::initializer_list<LogField> fields = {});
+// The same for fields chosen at run time.
+void Log(LogLevel level, std::string_view msg, absl::Span<const LogField> fields);
 
 // Formats a line without writing it (for tests).
 std::string FormatLogLine(config::LogFormat format, LogLevel level, std::string_view msg,
-                          std::initializer_list<LogField> fields);
+                          absl::Span<const LogField> fields);
 
 }  // namespace gengate::observability

@@ -63,15 +63,17 @@ grpc::ServerUnaryReactor* ChatService::CreateChatCompletion(
     v1::ChatCompletion* response) {
   return new UnaryUpstreamReactor<v1::ChatCompletion>(
       env_, context, "/gengate.v1.ChatService/CreateChatCompletion", request->model(), kPath,
-      translate::ChatRequestToUpstreamJson(*request, /*stream=*/false), response,
-      &translate::ChatCompletionFromUpstreamJson, &ChatCompletionUsage);
+      JsonBody(*request, env_.settings,
+               [&] { return translate::ChatRequestToUpstreamJson(*request, /*stream=*/false); }),
+      response, &translate::ChatCompletionFromUpstreamJson, &ChatCompletionUsage);
 }
 
 grpc::ServerWriteReactor<v1::ChatCompletionChunk>* ChatService::StreamChatCompletion(
     grpc::CallbackServerContext* context, const v1::CreateChatCompletionRequest* request) {
   return new StreamUpstreamReactor<v1::ChatCompletionChunk>(
       env_, context, "/gengate.v1.ChatService/StreamChatCompletion", request->model(), kPath,
-      translate::ChatRequestToUpstreamJson(*request, /*stream=*/true),
+      JsonBody(*request, env_.settings,
+               [&] { return translate::ChatRequestToUpstreamJson(*request, /*stream=*/true); }),
       std::make_unique<ChatStreamDecoder>());
 }
 

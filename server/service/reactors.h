@@ -55,7 +55,7 @@ class UnaryUpstreamReactor final : public grpc::ServerUnaryReactor,
   // upstream is never called for a request that failed validation).
   UnaryUpstreamReactor(const ServiceEnv& env, grpc::CallbackServerContext* context,
                        std::string_view method, std::string model, std::string_view path,
-                       absl::StatusOr<std::string> body, Response* response, Parse parse,
+                       absl::StatusOr<UpstreamBody> body, Response* response, Parse parse,
                        Usage usage)
       : env_(env), context_(context), call_(env, *context, method), response_(response),
         parse_(parse), usage_(usage) {
@@ -65,8 +65,8 @@ class UnaryUpstreamReactor final : public grpc::ServerUnaryReactor,
       Complete(status::FromAbsl(body.status()));
       return;
     }
-    transfer_ = env_.client.Start(call_.MakeRequest(path, *std::move(body), /*stream=*/false),
-                                  *this);
+    env_.client.Start(call_.MakeRequest(path, *std::move(body), /*stream=*/false), *this,
+                      transfer_);
   }
 
   void OnResponseHead(const http::ResponseHead& head) override {
@@ -143,6 +143,7 @@ struct DecodedEvent {
     kEnd,      // the stream ended well (`[DONE]`)
     kMessageThenEnd,    // send the message, then end well (a terminal typed event)
     kError,    // end with `status` after the messages already sent
+    kMessageThenError,  // send the message (a failure event), then end with `status`
   };
   Kind kind = Kind::kSkip;
   grpc::Status status;
@@ -168,7 +169,7 @@ class StreamUpstreamReactor final : public grpc::ServerWriteReactor<Message>,
  public:
   StreamUpstreamReactor(const ServiceEnv& env, grpc::CallbackServerContext* context,
                         std::string_view method, std::string model, std::string_view path,
-                        absl::StatusOr<std::string> body,
+                        absl::StatusOr<UpstreamBody> body,
                         std::unique_ptr<StreamDecoder<Message>> decoder)
       : env_(env), context_(context), call_(env, *context, method),
         decoder_(std::move(decoder)) {
@@ -179,8 +180,8 @@ class StreamUpstreamReactor final : public grpc::ServerWriteReactor<Message>,
       FinishNow(status::FromAbsl(body.status()));
       return;
     }
-    transfer_ =
-        env_.client.Start(call_.MakeRequest(path, *std::move(body), /*stream=*/true), *this);
+    env_.client.Start(call_.MakeRequest(path, *std::move(body), /*stream=*/true), *this,
+                      transfer_);
   }
 
   // --- http::ResponseHandler, on the event loop ---
@@ -286,6 +287,10 @@ class StreamUpstreamReactor final : public grpc::ServerWriteReactor<Message>,
         case DecodedEvent::Kind::kError:
           End(decoded.status, true);
           return;
+        case DecodedEvent::Kind::kMessageThenError:
+          if (!Enqueue(std::move(message))) return;
+          End(decoded.status, true);
+          return;
       }
     }
   }
@@ -310,7 +315,9 @@ class StreamUpstreamReactor final : public grpc::ServerWriteReactor<Message>,
         queue_.push_back(Entry{std::move(message), bytes});
       }
     }
+    if (!overflow_) call_.OnStreamMessage(bytes);
     if (overflow_) {
+      call_.OnSlowReader();
       env_.client.Cancel(transfer_, status::TransportFailure::kBufferOverflow);
       FinishNow(grpc::Status(
           grpc::StatusCode::RESOURCE_EXHAUSTED,

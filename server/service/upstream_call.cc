@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <optional>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -28,19 +29,17 @@ std::string HostOf(std::string_view url) {
   return std::string(url.substr(start, end == std::string_view::npos ? end : end - start));
 }
 
-// The upstream request id that status details carry (Ace sends it as trace_id in the body).
-std::string RequestIdFromDetails(const grpc::Status& status) {
-  if (status.error_details().empty()) return {};
+// The ErrorInfo that a failed status carries (the upstream request id, which Ace sends as
+// trace_id in the body, and the reason), if any.
+std::optional<google::rpc::ErrorInfo> ErrorInfoOf(const grpc::Status& status) {
+  if (status.error_details().empty()) return std::nullopt;
   google::rpc::Status details;
-  if (!details.ParseFromString(status.error_details())) return {};
+  if (!details.ParseFromString(status.error_details())) return std::nullopt;
   for (const auto& any : details.details()) {
     google::rpc::ErrorInfo info;
-    if (any.UnpackTo(&info)) {
-      auto it = info.metadata().find("upstream_request_id");
-      if (it != info.metadata().end()) return it->second;
-    }
+    if (any.UnpackTo(&info)) return info;
   }
-  return {};
+  return std::nullopt;
 }
 
 std::string_view CodeName(grpc::StatusCode code) {
@@ -81,16 +80,73 @@ CallContext::CallContext(const ServiceEnv& env, grpc::CallbackServerContext& con
                   : std::min(fallback, absl::FromChrono(caller_deadline));
   upstream_.host = env.settings.host;
   upstream_.api_key = env.settings.api_key;
+  peer_ = context.peer();
+  metrics_ = env.metrics;
+  if (metrics_ != nullptr) {
+    method_metrics_ = &metrics_->ForMethod(method_);
+    metrics_->CallStarted(*method_metrics_);
+  }
 }
 
-http::Request CallContext::MakeRequest(std::string_view path, std::string body,
+CallContext::~CallContext() {
+  if (!completed_ && metrics_ != nullptr) {
+    metrics_->CallFinished(*method_metrics_, static_cast<int>(grpc::StatusCode::UNKNOWN),
+                           absl::Now() - start_);
+  }
+}
+
+void CallContext::NotePayload(const UpstreamBody& body) {
+  const bool keep = observability::LogPayloads();
+  if (body.form.empty()) {
+    payload_bytes_ = static_cast<std::int64_t>(body.json.size());
+    if (keep) payload_ = body.json.substr(0, kMaxLoggedPayloadBytes);
+    return;
+  }
+  payload_bytes_ = 0;
+  for (const http::FormPart& part : body.form) {
+    payload_bytes_ += static_cast<std::int64_t>(part.value.size());
+    if (!keep) continue;
+    // Text fields as they are; files (images, masks) by name and size only.
+    absl::StrAppend(&payload_, payload_.empty() ? "" : "&", part.name, "=",
+                    part.filename.empty() ? part.value
+                                          : absl::StrCat("<file ", part.filename, ", ",
+                                                         part.value.size(), " bytes>"));
+  }
+  if (payload_.size() > kMaxLoggedPayloadBytes) payload_.resize(kMaxLoggedPayloadBytes);
+}
+
+absl::Status CheckRequestSize(const google::protobuf::Message& request,
+                              const UpstreamSettings& settings) {
+  const std::size_t request_bytes = request.ByteSizeLong();
+  if (request_bytes > static_cast<std::size_t>(settings.max_message_bytes)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("the request is ", request_bytes, " bytes, over the limit of ",
+                     settings.max_message_bytes, " bytes (--max_message_bytes)"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<UpstreamBody> JsonBody(const google::protobuf::Message& request,
+                                      const UpstreamSettings& settings,
+                                      absl::FunctionRef<absl::StatusOr<std::string>()> translate) {
+  if (absl::Status size = CheckRequestSize(request, settings); !size.ok()) return size;
+  absl::StatusOr<std::string> json = translate();
+  if (!json.ok()) return json.status();
+  return UpstreamBody{*std::move(json), {}};
+}
+
+http::Request CallContext::MakeRequest(std::string_view path, UpstreamBody body,
                                        bool stream) const {
   http::Request request;
   request.url = absl::StrCat(env_.settings.base_url, std::string(path));
-  request.body = std::move(body);
   request.deadline = deadline_;
   request.headers.reserve(6);
-  request.headers.push_back({"Content-Type", "application/json"});
+  if (body.form.empty()) {
+    request.body = std::move(body.json);
+    request.headers.push_back({"Content-Type", "application/json"});
+  } else {
+    request.form = std::move(body.form);  // curl sets the multipart Content-Type and boundary
+  }
   if (!env_.settings.api_key.empty()) {
     request.headers.push_back({"Authorization", absl::StrCat("Bearer ", env_.settings.api_key)});
   }
@@ -111,25 +167,68 @@ void CallContext::OnUpstreamHead(const http::ResponseHead& head) {
   upstream_.request_id = std::string(id);
 }
 
+void CallContext::OnStreamMessage(std::size_t bytes) {
+  const bool first = stream_messages_.fetch_add(1, std::memory_order_relaxed) == 0;
+  stream_bytes_.fetch_add(static_cast<std::int64_t>(bytes), std::memory_order_relaxed);
+  const absl::Duration since_start = absl::Now() - start_;
+  if (first) {
+    first_message_us_.store(absl::ToInt64Microseconds(since_start), std::memory_order_relaxed);
+  }
+  if (metrics_ != nullptr) {
+    metrics_->StreamMessageQueued(*method_metrics_, bytes, first, since_start);
+  }
+}
+
+void CallContext::OnSlowReader() {
+  if (metrics_ != nullptr) metrics_->SlowReaderAborted(*method_metrics_);
+}
+
 void CallContext::Complete(const grpc::Status& status, grpc::CallbackServerContext& context) {
-  if (upstream_.request_id.empty()) upstream_.request_id = RequestIdFromDetails(status);
+  const absl::Duration latency = absl::Now() - start_;
+  completed_ = true;
+  const std::optional<google::rpc::ErrorInfo> info = ErrorInfoOf(status);
+  if (upstream_.request_id.empty() && info.has_value()) {
+    auto it = info->metadata().find("upstream_request_id");
+    if (it != info->metadata().end()) upstream_.request_id = it->second;
+  }
   if (!upstream_.request_id.empty()) {
     context.AddTrailingMetadata("x-upstream-request-id", upstream_.request_id);
   }
-  const double latency_ms = absl::ToDoubleMilliseconds(absl::Now() - start_);
+  // Token counts are whatever usage the upstream reported, also for a stream cut short.
+  const std::int64_t input_tokens = usage_.input.load();
+  const std::int64_t output_tokens = usage_.output.load();
+  if (metrics_ != nullptr) {
+    metrics_->CallFinished(*method_metrics_, static_cast<int>(status.error_code()), latency);
+    metrics_->TokensUsed(model_, input_tokens, output_tokens);
+    if (info.has_value() && !info->reason().empty()) metrics_->UpstreamError(info->reason());
+  }
+  const std::int64_t first_message_us = first_message_us_.load(std::memory_order_relaxed);
+  const double first_message_ms =
+      first_message_us < 0 ? -1.0 : static_cast<double>(first_message_us) / 1000.0;
   const std::string& message = status.error_message();
-  observability::Log(
-      status.ok() ? observability::LogLevel::kInfo : observability::LogLevel::kWarning, "call",
-      {{"method", method_},
-       {"request_id", request_id_},
-       {"code", CodeName(status.error_code())},
-       {"latency_ms", latency_ms},
-       {"model", model_},
-       {"prompt_tokens", usage_.input.load()},
-       {"completion_tokens", usage_.output.load()},
-       {"upstream_status", upstream_status_},
-       {"upstream_request_id", upstream_.request_id},
-       {"error", message}});
+  const std::string_view reason = info.has_value() ? std::string_view(info->reason()) : "";
+  const auto level =
+      status.ok() ? observability::LogLevel::kInfo : observability::LogLevel::kWarning;
+  // Never the API key (it is only in a request header) and never prompt or completion text,
+  // unless --log_payloads asked for the request body.
+  std::vector<observability::LogField> fields = {
+      {"method", method_},
+      {"request_id", request_id_},
+      {"code", CodeName(status.error_code())},
+      {"latency_ms", absl::ToDoubleMilliseconds(latency)},
+      {"model", model_},
+      {"prompt_tokens", input_tokens},
+      {"completion_tokens", output_tokens},
+      {"upstream_status", upstream_status_},
+      {"upstream_request_id", upstream_.request_id},
+      {"payload_bytes", payload_bytes_},
+      {"stream_messages", stream_messages_.load()},
+      {"first_message_ms", first_message_ms},
+      {"peer", peer_},
+      {"reason", reason},
+      {"error", message}};
+  if (!payload_.empty()) fields.emplace_back("payload", payload_);
+  observability::Log(level, "call", fields);
 }
 
 grpc::Status TransferFailureStatus(const http::TransferResult& result,

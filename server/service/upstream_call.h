@@ -6,12 +6,18 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
+
+#include "absl/functional/function_ref.h"
+#include "absl/status/statusor.h"
+#include "google/protobuf/message.h"
 
 #include "absl/time/time.h"
 #include "config/config.h"
 #include "grpcpp/server_context.h"
 #include "grpcpp/support/status.h"
 #include "http/client.h"
+#include "observability/gateway_metrics.h"
 #include "status/status.h"
 
 namespace gengate::service {
@@ -33,6 +39,8 @@ struct UpstreamSettings {
 struct ServiceEnv {
   http::Client& client;
   UpstreamSettings settings;
+  // Where calls are counted; nullptr means no metrics (unit tests).
+  observability::GatewayMetrics* metrics = nullptr;
 };
 
 // Token counts seen in an answer or a stream so far, for logs and metrics.
@@ -42,23 +50,55 @@ struct TokenUsage {
   std::atomic<std::int64_t> output{0};
 };
 
+// What is sent upstream: a JSON body, or a multipart form (image uploads).
+struct UpstreamBody {
+  std::string json;
+  std::vector<http::FormPart> form;
+};
+
+// INVALID_ARGUMENT when a request is over --max_message_bytes (gRPC itself admits up to twice
+// that, so the caller learns the limit instead of a bare RESOURCE_EXHAUSTED).
+absl::Status CheckRequestSize(const google::protobuf::Message& request,
+                              const UpstreamSettings& settings);
+
+// Checks the request's size, then translates it into a JSON body (or the validation error).
+absl::StatusOr<UpstreamBody> JsonBody(const google::protobuf::Message& request,
+                                      const UpstreamSettings& settings,
+                                      absl::FunctionRef<absl::StatusOr<std::string>()> translate);
+
 // Per-call state shared by unary and streaming reactors: request id in and out, the upstream
 // context for errors, and the single log line written when the call ends.
 class CallContext {
  public:
   CallContext(const ServiceEnv& env, grpc::CallbackServerContext& context,
               std::string_view method);
+  // Balances the active-call metrics should a call end without Complete.
+  ~CallContext();
+  CallContext(const CallContext&) = delete;
+  CallContext& operator=(const CallContext&) = delete;
 
   // The upstream request: URL, auth and tracing headers, deadline (the caller's, or
   // --default_timeout) and, for streams, the idle timeout.
-  http::Request MakeRequest(std::string_view path, std::string body, bool stream) const;
+  http::Request MakeRequest(std::string_view path, UpstreamBody body, bool stream) const;
 
   // Records what the upstream answered (status, request id header) for trailers and logs.
   void OnUpstreamHead(const http::ResponseHead& head);
 
+  // A stream message was queued for the caller (`bytes` on the wire); the first one marks the
+  // time to first message.
+  void OnStreamMessage(std::size_t bytes);
+  // The caller read too slowly and the stream was aborted.
+  void OnSlowReader();
+
   // Adds the trailing metadata and writes the call's log line. Call once, with the status
   // about to be passed to Finish.
   void Complete(const grpc::Status& status, grpc::CallbackServerContext& context);
+
+  // The body about to be sent upstream: its size is logged as payload_bytes, and with
+  // --log_payloads the JSON itself (cut to kMaxLoggedPayloadBytes; form uploads by part name
+  // and size only, never file bytes).
+  void NotePayload(const UpstreamBody& body);
+  static constexpr std::size_t kMaxLoggedPayloadBytes = 4096;
 
   const status::UpstreamContext& upstream() const { return upstream_; }
   const std::string& request_id() const { return request_id_; }
@@ -77,6 +117,17 @@ class CallContext {
   std::string model_;
   TokenUsage usage_;
   int upstream_status_ = 0;
+  std::atomic<std::int64_t> stream_messages_{0};
+  std::atomic<std::int64_t> stream_bytes_{0};
+  // Microseconds from the start to the first stream message, -1 before it. Atomic: written on
+  // the event loop, read by Complete, which a cancel can run on a gRPC thread.
+  std::atomic<std::int64_t> first_message_us_{-1};
+  observability::GatewayMetrics* metrics_ = nullptr;
+  const observability::GatewayMetrics::Method* method_metrics_ = nullptr;
+  bool completed_ = false;
+  std::string peer_;
+  std::int64_t payload_bytes_ = 0;
+  std::string payload_;  // only with --log_payloads
 };
 
 // Maps how a transfer ended (without a usable answer) to a status.

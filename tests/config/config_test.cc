@@ -14,6 +14,7 @@ namespace gengate::config {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 // Runs LoadConfig on `args` with the flags restored afterwards.
 absl::StatusOr<Config> Load(std::vector<std::string> args) {
@@ -27,8 +28,11 @@ absl::StatusOr<Config> Load(std::vector<std::string> args) {
 class ConfigTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    for (const char* name : {"GENGATE_UPSTREAM_API_KEY", "GENGATE_LISTEN", "GENGATE_LOG_FORMAT",
-                             "GENGATE_STREAM_IDLE_TIMEOUT", "GENGATE_UPSTREAM_URL"}) {
+    for (const char* name :
+         {"GENGATE_UPSTREAM_API_KEY", "GENGATE_LISTEN", "GENGATE_LOG_FORMAT",
+          "GENGATE_STREAM_IDLE_TIMEOUT", "GENGATE_UPSTREAM_URL", "GENGATE_REFLECTION",
+          "GENGATE_LOG_PAYLOADS", "GENGATE_MAX_CONNECTION_AGE", "GENGATE_TLS_CERT",
+          "GENGATE_TLS_KEY", "GENGATE_TLS_CLIENT_CA", "GENGATE_KEEPALIVE_TIME"}) {
       unsetenv(name);
     }
   }
@@ -127,7 +131,137 @@ INSTANTIATE_TEST_SUITE_P(
                 "--max_upstream_connections"},
         BadCase{{"--upstream_url=ftp://x"}, "http://"},
         BadCase{{"--upstream_url=fake", "--no_such_flag=1"}, "unknown flag --no_such_flag"},
-        BadCase{{"--upstream_url=fake", "stray"}, "unexpected argument"}));
+        BadCase{{"--upstream_url=fake", "stray"}, "unexpected argument"},
+        BadCase{{"--upstream_url=fake", "--keepalive_time=0s"}, "--keepalive_time"},
+        BadCase{{"--upstream_url=fake", "--keepalive_timeout=soon"}, "--keepalive_timeout"},
+        BadCase{{"--upstream_url=fake", "--max_connection_age=0s"}, "--max_connection_age"},
+        BadCase{{"--upstream_url=fake", "--max_connection_age_grace=-1s"},
+                "--max_connection_age_grace"},
+        BadCase{{"--upstream_url=fake", "--keepalive_time=600h"}, "at most 24 days"},
+        BadCase{{"--upstream_url=fake", "--admin_listen=9090"}, "--admin_listen must be host:port"},
+        BadCase{{"--upstream_url=fake", "--admin_listen=127.0.0.1:http"}, "--admin_listen"},
+        BadCase{{"--upstream_url=fake", "--reflection=maybe"}, "--reflection"},
+        BadCase{{"--upstream_url=fake", "--nolisten"}, "unknown flag --nolisten"},
+        BadCase{{"--upstream_url=fake", "--tls_cert=/nonexistent/cert.pem",
+                 "--tls_key=/nonexistent/key.pem"},
+                "--tls_cert: cannot read /nonexistent/cert.pem"},
+        BadCase{{"--upstream_url=fake", "--tls_cert=/nonexistent/cert.pem"},
+                "--tls_cert and --tls_key must be given together"},
+        BadCase{{"--upstream_url=fake", "--tls_client_ca=/nonexistent/ca.pem"},
+                "--tls_client_ca needs --tls_cert"}));
+
+TEST_F(ConfigTest, OperateDefaults) {
+  absl::StatusOr<Config> config = Load({"--upstream_url=fake"});
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_TRUE(config->reflection);
+  EXPECT_FALSE(config->log_payloads);
+  EXPECT_EQ(config->admin_listen, "0.0.0.0:9090");
+  EXPECT_EQ(config->keepalive_time, absl::Seconds(60));
+  EXPECT_EQ(config->keepalive_timeout, absl::Seconds(20));
+  EXPECT_EQ(config->max_connection_age, absl::Minutes(30));
+  EXPECT_EQ(config->max_connection_age_grace, absl::Minutes(10));
+  EXPECT_FALSE(config->tls());
+  EXPECT_EQ(config->drain_timeout, absl::Seconds(30));
+}
+
+struct SwitchCase {
+  std::vector<std::string> args;
+  bool reflection;
+  bool log_payloads;
+};
+
+void PrintTo(const SwitchCase& c, std::ostream* os) {
+  for (const std::string& arg : c.args) *os << arg << " ";
+}
+
+class ConfigSwitchTest : public ConfigTest, public ::testing::WithParamInterface<SwitchCase> {};
+
+TEST_P(ConfigSwitchTest, ReadsBooleanFlags) {
+  std::vector<std::string> args = GetParam().args;
+  args.push_back("--upstream_url=fake");
+  absl::StatusOr<Config> config = Load(args);
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->reflection, GetParam().reflection);
+  EXPECT_EQ(config->log_payloads, GetParam().log_payloads);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Forms, ConfigSwitchTest,
+    ::testing::Values(SwitchCase{{"--reflection=false"}, false, false},
+                      SwitchCase{{"--noreflection"}, false, false},
+                      SwitchCase{{"--reflection"}, true, false},
+                      // A bare switch must not swallow the next argument as its value.
+                      SwitchCase{{"--log_payloads", "--reflection=false"}, false, true},
+                      SwitchCase{{"--log_payloads=true", "--nolog_payloads"}, true, false}));
+
+TEST_F(ConfigTest, OperateFlagsFromTheEnvironment) {
+  setenv("GENGATE_REFLECTION", "false", 1);
+  setenv("GENGATE_LOG_PAYLOADS", "true", 1);
+  setenv("GENGATE_MAX_CONNECTION_AGE", "10m", 1);
+  setenv("GENGATE_KEEPALIVE_TIME", "15s", 1);
+  absl::StatusOr<Config> config = Load({"--upstream_url=fake"});
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_FALSE(config->reflection);
+  EXPECT_TRUE(config->log_payloads);
+  EXPECT_EQ(config->max_connection_age, absl::Minutes(10));
+  EXPECT_EQ(config->keepalive_time, absl::Seconds(15));
+}
+
+TEST_F(ConfigTest, InfiniteConnectionAgeIsAllowed) {
+  absl::StatusOr<Config> config = Load({"--upstream_url=fake", "--max_connection_age=inf"});
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->max_connection_age, absl::InfiniteDuration());
+}
+
+// Files that look like PEM to the config (which checks the blocks, not the cryptography).
+class ConfigTlsTest : public ConfigTest {
+ protected:
+  static std::string Write(const std::string& name, const std::string& content) {
+    const std::string path = ::testing::TempDir() + "/config_tls_" + name;
+    std::ofstream(path, std::ios::trunc) << content;
+    return path;
+  }
+  const std::string cert_ = Write("cert.pem",
+                                  "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n");
+  const std::string key_ = Write("key.pem",
+                                 "-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n");
+};
+
+TEST_F(ConfigTlsTest, ReadsCertificateKeyAndClientCa) {
+  absl::StatusOr<Config> config = Load({"--upstream_url=fake", "--tls_cert=" + cert_,
+                                        "--tls_key=" + key_, "--tls_client_ca=" + cert_});
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_TRUE(config->tls());
+  EXPECT_THAT(config->tls_cert_pem, HasSubstr("BEGIN CERTIFICATE"));
+  EXPECT_THAT(config->tls_key_pem, HasSubstr("BEGIN PRIVATE KEY"));
+  EXPECT_EQ(config->tls_client_ca_pem, config->tls_cert_pem);
+  EXPECT_EQ(config->tls_cert_file, cert_);
+}
+
+TEST_F(ConfigTlsTest, TlsFilesFromTheEnvironment) {
+  setenv("GENGATE_TLS_CERT", cert_.c_str(), 1);
+  setenv("GENGATE_TLS_KEY", key_.c_str(), 1);
+  absl::StatusOr<Config> config = Load({"--upstream_url=fake"});
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_TRUE(config->tls());
+  EXPECT_TRUE(config->tls_client_ca_pem.empty());
+}
+
+TEST_F(ConfigTlsTest, FilesWithoutTheRightPemBlockAreRejected) {
+  absl::StatusOr<Config> swapped =
+      Load({"--upstream_url=fake", "--tls_cert=" + key_, "--tls_key=" + cert_});
+  ASSERT_FALSE(swapped.ok());
+  EXPECT_THAT(swapped.status().message(), HasSubstr("--tls_cert: "));
+  EXPECT_THAT(swapped.status().message(), HasSubstr("holds no PEM"));
+
+  const std::string garbage = Write("garbage.pem", "not a key");
+  absl::StatusOr<Config> bad_key =
+      Load({"--upstream_url=fake", "--tls_cert=" + cert_, "--tls_key=" + garbage});
+  ASSERT_FALSE(bad_key.ok());
+  EXPECT_THAT(bad_key.status().message(), HasSubstr("--tls_key: "));
+  // The key file's content never appears in the error.
+  EXPECT_THAT(std::string(bad_key.status().message()), Not(HasSubstr("not a key")));
+}
 
 TEST(ParseByteSizeTest, ReadsUnits) {
   EXPECT_EQ(*ParseByteSize("65536"), 65536);

@@ -6,6 +6,7 @@
 #include <netinet/in.h>
 #include <unistd.h>
 
+#include <deque>
 #include <memory>
 #include <string>
 #include <vector>
@@ -94,6 +95,7 @@ class CurlClientTest : public ::testing::Test {
 
   testing::UpstreamServer server_;
   std::unique_ptr<Client> client_;
+  std::deque<TransferId> ids_;  // stable addresses: Start writes the id into them
 };
 
 TEST_F(CurlClientTest, PostsBodyAndHeadersAndReadsAnswer) {
@@ -104,7 +106,7 @@ TEST_F(CurlClientTest, PostsBodyAndHeadersAndReadsAnswer) {
   RecordingHandler handler;
   Request request = Post("/echo", R"({"model":"m"})");
   request.headers.push_back({"Authorization", "Bearer k"});
-  client_->Start(std::move(request), handler);
+  client_->Start(std::move(request), handler, ids_.emplace_back());
   ASSERT_TRUE(handler.WaitDone());
 
   EXPECT_FALSE(handler.result().failure.has_value()) << handler.result().detail;
@@ -131,7 +133,7 @@ TEST_F(CurlClientTest, DeliversStreamedPiecesInOrder) {
     out.Write("data: two\n\n");
   });
   RecordingHandler handler;
-  client_->Start(Post("/stream", "{}"), handler);
+  client_->Start(Post("/stream", "{}"), handler, ids_.emplace_back());
   ASSERT_TRUE(handler.WaitForBody(11));
   EXPECT_EQ(handler.body(), "data: one\n\n");
   gate->Open();
@@ -146,7 +148,7 @@ TEST_F(CurlClientTest, ReusesTheConnection) {
   });
   for (int i = 0; i < 3; ++i) {
     RecordingHandler handler;
-    client_->Start(Post("/ok", "{}"), handler);
+    client_->Start(Post("/ok", "{}"), handler, ids_.emplace_back());
     ASSERT_TRUE(handler.WaitDone());
     ASSERT_FALSE(handler.result().failure.has_value());
   }
@@ -170,7 +172,7 @@ TEST_F(CurlClientTest, RefusedConnectionIsConnectFailure) {
   RecordingHandler handler;
   Request request;
   request.url = "http://127.0.0.1:" + std::to_string(ntohs(address.sin_port)) + "/x";
-  client_->Start(std::move(request), handler);
+  client_->Start(std::move(request), handler, ids_.emplace_back());
   ASSERT_TRUE(handler.WaitDone());
   EXPECT_THAT(handler.result().failure, Optional(TransportFailure::kConnect));
   EXPECT_EQ(handler.heads(), 0);
@@ -185,7 +187,7 @@ TEST_F(CurlClientTest, DeadlineEndsAStalledTransferAndClosesTheConnection) {
   RecordingHandler handler;
   Request request = Post("/stall", "{}");
   request.deadline = absl::Now() + absl::Milliseconds(200);
-  client_->Start(std::move(request), handler);
+  client_->Start(std::move(request), handler, ids_.emplace_back());
   ASSERT_TRUE(handler.WaitDone());
   EXPECT_THAT(handler.result().failure, Optional(TransportFailure::kTimeout));
   EXPECT_TRUE(server_.WaitForPeerCloses(1, kWait));
@@ -200,7 +202,7 @@ TEST_F(CurlClientTest, IdleTimeoutEndsASilentStream) {
   RecordingHandler handler;
   Request request = Post("/silent", "{}");
   request.idle_timeout = absl::Milliseconds(200);
-  client_->Start(std::move(request), handler);
+  client_->Start(std::move(request), handler, ids_.emplace_back());
   ASSERT_TRUE(handler.WaitDone());
   EXPECT_THAT(handler.result().failure, Optional(TransportFailure::kIdleTimeout));
   EXPECT_THAT(handler.result().detail, HasSubstr("200ms"));
@@ -220,7 +222,7 @@ TEST_F(CurlClientTest, IdleTimerRestartsOnEveryByte) {
   RecordingHandler handler;
   Request request = Post("/drip", "{}");
   request.idle_timeout = absl::Milliseconds(250);
-  client_->Start(std::move(request), handler);
+  client_->Start(std::move(request), handler, ids_.emplace_back());
   ASSERT_TRUE(handler.WaitDone());
   EXPECT_FALSE(handler.result().failure.has_value()) << handler.result().detail;
   EXPECT_EQ(handler.body().size(), 6u * 13u);
@@ -233,7 +235,8 @@ TEST_F(CurlClientTest, CancelAbortsAtOnceAndClosesTheConnection) {
     out.WaitForPeerClose(kWait);
   });
   RecordingHandler handler;
-  const TransferId id = client_->Start(Post("/long", "{}"), handler);
+  TransferId id = 0;
+  client_->Start(Post("/long", "{}"), handler, id);
   ASSERT_TRUE(handler.WaitForBody(1));
   client_->Cancel(id, TransportFailure::kCancelled);
   ASSERT_TRUE(handler.WaitDone());
@@ -245,7 +248,7 @@ TEST_F(CurlClientTest, CancelAbortsAtOnceAndClosesTheConnection) {
   server_.Handle("/ok", [](const testing::RecordedRequest&, testing::Responder& out) {
     out.Reply(200, {}, "ok");
   });
-  client_->Start(Post("/ok", "{}"), later);
+  client_->Start(Post("/ok", "{}"), later, ids_.emplace_back());
   ASSERT_TRUE(later.WaitDone());
   EXPECT_EQ(handler.completions(), 1);
 }
@@ -257,7 +260,7 @@ TEST_F(CurlClientTest, ResetMidBodyIsResetFailure) {
     out.Reset();
   });
   RecordingHandler handler;
-  client_->Start(Post("/reset", "{}"), handler);
+  client_->Start(Post("/reset", "{}"), handler, ids_.emplace_back());
   ASSERT_TRUE(handler.WaitDone());
   EXPECT_THAT(handler.result().failure, Optional(TransportFailure::kReset));
 }
@@ -273,7 +276,7 @@ TEST_F(CurlClientTest, SendsMultipartFormWithFiles) {
   request.form = {{"prompt", "a cat", "", ""},
                   {"image[]", png, "a.png", "image/png"},
                   {"image[]", "second", "b.webp", "image/webp"}};
-  client_->Start(std::move(request), handler);
+  client_->Start(std::move(request), handler, ids_.emplace_back());
   ASSERT_TRUE(handler.WaitDone());
   ASSERT_FALSE(handler.result().failure.has_value()) << handler.result().detail;
   const auto requests = server_.requests();
@@ -297,7 +300,7 @@ TEST_F(CurlClientTest, RunsManyTransfersConcurrently) {
   std::vector<std::unique_ptr<RecordingHandler>> handlers;
   for (int i = 0; i < kTransfers; ++i) {
     handlers.push_back(std::make_unique<RecordingHandler>());
-    client_->Start(Post("/slow", std::to_string(i)), *handlers.back());
+    client_->Start(Post("/slow", std::to_string(i)), *handlers.back(), ids_.emplace_back());
   }
   // Only max_host_connections (8) run at once; the rest wait for a connection.
   ASSERT_TRUE(server_.WaitForRequests(8, kWait));
@@ -315,7 +318,7 @@ TEST_F(CurlClientTest, DestructorCompletesRunningTransfers) {
     out.WaitForPeerClose(kWait);
   });
   RecordingHandler handler;
-  client_->Start(Post("/hang", "{}"), handler);
+  client_->Start(Post("/hang", "{}"), handler, ids_.emplace_back());
   ASSERT_TRUE(server_.WaitForRequests(1, kWait));
   client_.reset();
   ASSERT_TRUE(handler.WaitDone());

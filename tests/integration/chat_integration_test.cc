@@ -3,6 +3,7 @@
 // class starts one gengate process for all its tests; the upstream is reset between tests and
 // is strict: a request to a path no test registered fails the test.
 #include <grpcpp/grpcpp.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <arpa/inet.h>
@@ -861,6 +862,118 @@ std::vector<ErrorCase> ErrorCases() {
 INSTANTIATE_TEST_SUITE_P(AllErrorFixtures, ChatUpstreamErrorTest,
                          ::testing::ValuesIn(ErrorCases()), ErrorCaseName);
 
+// HTTP statuses the fixtures do not cover, with an OpenAI envelope and optional retry headers.
+struct StatusMappingCase {
+  std::string name;
+  int http_status;
+  HeaderList headers;
+  grpc::StatusCode code;
+  std::optional<absl::Duration> retry_delay;  // the RetryInfo expected; nullopt: none
+};
+
+void PrintTo(const StatusMappingCase& param, std::ostream* os) { *os << param.name; }
+
+class ChatStatusMappingTest : public ChatIntegrationTest,
+                              public ::testing::WithParamInterface<StatusMappingCase> {};
+
+TEST_P(ChatStatusMappingTest, MapsHttpStatusAndRetryDelay) {
+  const StatusMappingCase& param = GetParam();
+  const std::string code = absl::StrCat("code_", param.http_status);
+  const std::string message = absl::StrCat("upstream says ", param.http_status);
+  upstream_->Handle(kChatPath, [&param, code, message](const RecordedRequest&,
+                                                       Responder& responder) {
+    HeaderList headers = param.headers;
+    headers.emplace_back("Content-Type", "application/json");
+    responder.Reply(param.http_status, headers,
+                    json{{"error", {{"message", message}, {"type", "x"}, {"code", code}}}}.dump());
+  });
+  grpc::ClientContext context;
+  SetDeadline(context, absl::Seconds(30));
+  v1::ChatCompletion completion;
+
+  grpc::Status status =
+      stub_->CreateChatCompletion(&context, UserRequest("gpt-test", "Hi"), &completion);
+
+  EXPECT_EQ(status.error_code(), param.code) << Describe(status);
+  EXPECT_EQ(status.error_message(), message);
+  std::optional<google::rpc::ErrorInfo> info = ErrorInfoOf(status);
+  ASSERT_TRUE(info.has_value());
+  EXPECT_EQ(info->reason(), code);
+  google::rpc::Status details;
+  ASSERT_TRUE(details.ParseFromString(status.error_details()));
+  std::optional<absl::Duration> retry_delay;
+  for (const google::protobuf::Any& any : details.details()) {
+    google::rpc::RetryInfo retry;
+    if (any.Is<google::rpc::RetryInfo>() && any.UnpackTo(&retry)) {
+      retry_delay = absl::Seconds(retry.retry_delay().seconds()) +
+                    absl::Nanoseconds(retry.retry_delay().nanos());
+    }
+  }
+  EXPECT_EQ(retry_delay, param.retry_delay);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    SyntheticStatuses, ChatStatusMappingTest,
+    ::testing::Values(
+        StatusMappingCase{"Conflict409", 409, {}, grpc::StatusCode::ABORTED, std::nullopt},
+        StatusMappingCase{"PayloadTooLarge413", 413, {}, grpc::StatusCode::INVALID_ARGUMENT,
+                          std::nullopt},
+        StatusMappingCase{"Unprocessable422", 422, {}, grpc::StatusCode::INVALID_ARGUMENT,
+                          std::nullopt},
+        StatusMappingCase{"Unavailable503", 503, {}, grpc::StatusCode::UNAVAILABLE, std::nullopt},
+        StatusMappingCase{"GatewayTimeout504", 504, {}, grpc::StatusCode::DEADLINE_EXCEEDED,
+                          std::nullopt},
+        StatusMappingCase{"RateLimitedRetryAfterMs", 429, {{"retry-after-ms", "1500"}},
+                          grpc::StatusCode::RESOURCE_EXHAUSTED, absl::Milliseconds(1500)},
+        StatusMappingCase{"RateLimitedRetryAfterSeconds", 429, {{"Retry-After", "7"}},
+                          grpc::StatusCode::RESOURCE_EXHAUSTED, absl::Seconds(7)},
+        StatusMappingCase{"UnavailableRetryAfterSeconds", 503, {{"Retry-After", "3"}},
+                          grpc::StatusCode::UNAVAILABLE, absl::Seconds(3)},
+        // A delay on other statuses is not a promise that a retry helps.
+        StatusMappingCase{"BadRequestIgnoresRetryAfter", 400, {{"Retry-After", "3"}},
+                          grpc::StatusCode::INVALID_ARGUMENT, std::nullopt}),
+    [](const ::testing::TestParamInfo<StatusMappingCase>& info) { return info.param.name; });
+
+// Long upstream messages and non-JSON bodies are cut to 512 bytes.
+struct LongBodyCase {
+  std::string name;
+  std::string content_type;
+  std::string body;
+};
+
+void PrintTo(const LongBodyCase& param, std::ostream* os) { *os << param.name; }
+
+class ChatLongErrorBodyTest : public ChatIntegrationTest,
+                              public ::testing::WithParamInterface<LongBodyCase> {};
+
+TEST_P(ChatLongErrorBodyTest, CutsTheMessageTo512Bytes) {
+  const LongBodyCase& param = GetParam();
+  upstream_->Handle(kChatPath, [&param](const RecordedRequest&, Responder& responder) {
+    responder.Reply(500, {{"Content-Type", param.content_type}}, param.body);
+  });
+  grpc::ClientContext context;
+  SetDeadline(context, absl::Seconds(30));
+  v1::ChatCompletion completion;
+
+  grpc::Status status =
+      stub_->CreateChatCompletion(&context, UserRequest("gpt-test", "Hi"), &completion);
+
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INTERNAL) << Describe(status);
+  EXPECT_FALSE(status.error_message().empty());
+  EXPECT_LE(status.error_message().size(), 512u);
+  EXPECT_THAT(absl::AsciiStrToLower(status.error_message()), Not(HasSubstr("<html")));
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    LongBodies, ChatLongErrorBodyTest,
+    ::testing::Values(
+        LongBodyCase{"JsonMessage", "application/json",
+                     json{{"error", {{"message", std::string(5000, 'm')}, {"code", "x"}}}}.dump()},
+        LongBodyCase{"PlainText", "text/plain", std::string(5000, 't')},
+        LongBodyCase{"HtmlPage", "text/html",
+                     absl::StrCat("<html><body>", std::string(5000, 'h'), "</body></html>")}),
+    [](const ::testing::TestParamInfo<LongBodyCase>& info) { return info.param.name; });
+
 TEST_F(ChatIntegrationTest, UpstreamMessageQuotingTheKeyIsRedacted) {
   upstream_->Handle(kChatPath, [](const RecordedRequest&, Responder& responder) {
     responder.Reply(401, {{"Content-Type", "application/json"}},
@@ -1333,6 +1446,109 @@ INSTANTIATE_TEST_SUITE_P(UnaryAndStream, ChatUpstreamUnreachableTest,
                          [](const ::testing::TestParamInfo<Rpc>& info) {
                            return info.param == Rpc::kUnary ? "Unary" : "Stream";
                          });
+
+// ---------------------------------------------------------------------------------------
+// Shutdown: a process per test, since each one ends it.
+
+class GengateShutdownTest : public ::testing::Test {
+ protected:
+  void StartWithDrain(absl::string_view drain_timeout) {
+    ASSERT_TRUE(upstream_.Start().ok());
+    gengate_ = std::make_unique<GengateProcess>(
+        GENGATE_BINARY,
+        std::vector<std::string>{"--listen=127.0.0.1:0", "--admin_listen=127.0.0.1:0",
+                                 absl::StrCat("--upstream_url=", upstream_.base_url(), "/openai"),
+                                 absl::StrCat("--drain_timeout=", drain_timeout)},
+        EnvironmentList{{"GENGATE_UPSTREAM_API_KEY", kApiKey}});
+    absl::Status started = gengate_->Start();
+    ASSERT_TRUE(started.ok()) << started;
+    stub_ = v1::ChatService::NewStub(gengate_->channel());
+  }
+
+  // Sends SIGTERM and waits until the gateway says it is draining.
+  void BeginDrain() {
+    ASSERT_TRUE(gengate_->Signal(SIGTERM));
+    ASSERT_TRUE(gengate_
+                    ->WaitForJsonLine(
+                        [](const json& line) { return JsonString(line, "msg") == "draining"; },
+                        absl::Seconds(10))
+                    .has_value())
+        << gengate_->OutputText();
+  }
+
+  UpstreamServer upstream_;
+  std::unique_ptr<GengateProcess> gengate_;
+  std::unique_ptr<v1::ChatService::Stub> stub_;
+};
+
+TEST_F(GengateShutdownTest, RunningStreamFinishesAndNewCallsAreRefused) {
+  ASSERT_NO_FATAL_FAILURE(StartWithDrain("30s"));
+  std::shared_ptr<gengate::testing::Gate> finish = upstream_.NewGate();
+  upstream_.Handle(kChatPath, [finish](const RecordedRequest&, Responder& responder) {
+    responder.WriteHead(200, SseHeaders());
+    responder.Write(SseEvent(ContentChunk("before ")));
+    if (!finish->Wait(absl::Seconds(60))) return;
+    responder.Write(SseEvent(ContentChunk("after")));
+    responder.Write(SseEvent(FinishChunk()));
+    responder.Write("data: [DONE]\n\n");
+  });
+  grpc::ClientContext context;
+  SetDeadline(context, absl::Seconds(60));
+  std::unique_ptr<grpc::ClientReader<v1::ChatCompletionChunk>> reader =
+      stub_->StreamChatCompletion(&context, UserRequest("gpt-test", "Hi"));
+  v1::ChatCompletionChunk chunk;
+  ASSERT_TRUE(reader->Read(&chunk));
+
+  ASSERT_NO_FATAL_FAILURE(BeginDrain());
+  auto fresh_stub = v1::ChatService::NewStub(gengate_->NewChannel());
+  grpc::ClientContext new_call;
+  SetDeadline(new_call, absl::Seconds(10));
+  v1::ChatCompletion completion;
+  grpc::Status refused =
+      fresh_stub->CreateChatCompletion(&new_call, UserRequest("gpt-test", "Hi"), &completion);
+  finish->Open();
+  std::string rest;
+  while (reader->Read(&chunk)) {
+    for (const auto& choice : chunk.choices()) rest += choice.delta().content();
+  }
+  grpc::Status drained = reader->Finish();
+
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::UNAVAILABLE) << Describe(refused);
+  EXPECT_TRUE(drained.ok()) << Describe(drained);
+  EXPECT_EQ(rest, "after");
+  EXPECT_EQ(upstream_.requests().size(), 1u) << "a call made while draining reached the upstream";
+  reader.reset();
+  stub_.reset();
+  EXPECT_EQ(gengate_->Wait(absl::Seconds(30)), 0) << gengate_->OutputText();
+}
+
+TEST_F(GengateShutdownTest, StreamStillRunningAtTheDrainDeadlineEndsUnavailable) {
+  ASSERT_NO_FATAL_FAILURE(StartWithDrain("500ms"));
+  auto probe = std::make_shared<CloseProbe>();
+  upstream_.Handle(kChatPath, [probe](const RecordedRequest&, Responder& responder) {
+    responder.WriteHead(200, SseHeaders());
+    responder.Write(SseEvent(ContentChunk("before ")));
+    probe->Record(responder, absl::Seconds(60));
+  });
+  grpc::ClientContext context;
+  SetDeadline(context, absl::Seconds(60));
+  std::unique_ptr<grpc::ClientReader<v1::ChatCompletionChunk>> reader =
+      stub_->StreamChatCompletion(&context, UserRequest("gpt-test", "Hi"));
+  v1::ChatCompletionChunk chunk;
+  ASSERT_TRUE(reader->Read(&chunk));
+
+  ASSERT_NO_FATAL_FAILURE(BeginDrain());
+  while (reader->Read(&chunk)) {
+  }
+  grpc::Status status = reader->Finish();
+
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE) << Describe(status);
+  ASSERT_TRUE(probe->done.WaitForNotificationWithTimeout(absl::Seconds(30)));
+  EXPECT_TRUE(probe->closed) << "the upstream request outlived the drain";
+  reader.reset();
+  stub_.reset();
+  EXPECT_EQ(gengate_->Wait(absl::Seconds(30)), 0) << gengate_->OutputText();
+}
 
 // ---------------------------------------------------------------------------------------
 // Configuration.

@@ -43,24 +43,33 @@ class ScriptedClient final : public http::Client {
     thread_.join();
   }
 
-  http::TransferId Start(http::Request request, http::ResponseHandler& handler) override {
+  // Ids are 1-based positions in transfers_; 0 would be a reactor that lost its id.
+  http::TransferId NewTransferId() override {
     absl::MutexLock lock(&mu_);
-    transfers_.push_back({std::move(request), &handler, false});
+    transfers_.push_back({});
     return transfers_.size();
   }
 
+  void StartTransfer(http::TransferId id, http::Request request,
+                     http::ResponseHandler& handler) override {
+    absl::MutexLock lock(&mu_);
+    transfers_.at(id - 1) = {std::move(request), &handler, false};
+    ++started_;
+  }
+
   void Cancel(http::TransferId id, status::TransportFailure reason) override {
+    EXPECT_NE(id, 0u) << "a reactor cancelled without knowing its transfer";
     {
       absl::MutexLock lock(&mu_);
       cancels_.push_back({id, reason});
     }
-    Post([this, id, reason] { Complete(id, {reason, "cancelled"}); });
+    if (id != 0) Post([this, id, reason] { Complete(id, {reason, "cancelled"}); });
   }
 
   // Blocks until `count` transfers were started.
   bool WaitForStarts(std::size_t count) {
     absl::MutexLock lock(&mu_);
-    auto ready = [&]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return transfers_.size() >= count; };
+    auto ready = [&]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return started_ >= count; };
     return mu_.AwaitWithTimeout(absl::Condition(&ready), kWait);
   }
   bool WaitForCancel() {
@@ -75,7 +84,7 @@ class ScriptedClient final : public http::Client {
   }
   std::size_t starts() {
     absl::MutexLock lock(&mu_);
-    return transfers_.size();
+    return started_;
   }
   std::vector<status::TransportFailure> cancel_reasons() {
     absl::MutexLock lock(&mu_);
@@ -104,8 +113,8 @@ class ScriptedClient final : public http::Client {
  private:
   struct Transfer {
     http::Request request;
-    http::ResponseHandler* handler;
-    bool completed;
+    http::ResponseHandler* handler = nullptr;
+    bool completed = false;
   };
 
   http::ResponseHandler* Handler(http::TransferId id) {
@@ -149,6 +158,7 @@ class ScriptedClient final : public http::Client {
 
   absl::Mutex mu_;
   std::vector<Transfer> transfers_ ABSL_GUARDED_BY(mu_);
+  std::size_t started_ ABSL_GUARDED_BY(mu_) = 0;
   std::vector<std::pair<http::TransferId, status::TransportFailure>> cancels_ ABSL_GUARDED_BY(mu_);
   absl::Mutex queue_mu_;
   std::deque<std::function<void()>> tasks_ ABSL_GUARDED_BY(queue_mu_);

@@ -1,0 +1,59 @@
+// Log lines: one JSON object per line (or key=value text), with values escaped so that a
+// caller-controlled string can neither break the line nor forge a field.
+#include "observability/log.h"
+
+#include <string>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace gengate::observability {
+namespace {
+
+using ::testing::EndsWith;
+using ::testing::HasSubstr;
+using ::testing::MatchesRegex;
+using ::testing::StartsWith;
+
+TEST(LogLineTest, JsonLineHasTimestampLevelMessageAndTypedFields) {
+  const std::string line =
+      FormatLogLine(config::LogFormat::kJson, LogLevel::kInfo, "call",
+                    {{"method", "/gengate.v1.ChatService/CreateChatCompletion"},
+                     {"prompt_tokens", std::int64_t{12}},
+                     {"latency_ms", 1.5},
+                     {"ok", true}});
+
+  EXPECT_THAT(line, MatchesRegex(R"(\{"ts":"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z",.*)"));
+  EXPECT_THAT(line, HasSubstr(R"("level":"info","msg":"call",)"));
+  EXPECT_THAT(line, HasSubstr(R"("method":"/gengate.v1.ChatService/CreateChatCompletion")"));
+  EXPECT_THAT(line, HasSubstr(R"("prompt_tokens":12,"latency_ms":1.500,"ok":true})"));
+  EXPECT_THAT(line, EndsWith("}\n"));
+}
+
+TEST(LogLineTest, JsonEscapesQuotesNewlinesAndControlCharacters) {
+  const std::string line = FormatLogLine(config::LogFormat::kJson, LogLevel::kWarning, "call",
+                                         {{"error", "bad \"x\"\nnext\x01"}});
+
+  EXPECT_THAT(line, HasSubstr(R"("error":"bad \"x\"\nnext\u0001")"));
+  EXPECT_EQ(line.find('\n'), line.size() - 1) << "one line only";
+}
+
+TEST(LogLineTest, TextLineQuotesValuesWithSpaces) {
+  const std::string line =
+      FormatLogLine(config::LogFormat::kText, LogLevel::kError, "cannot listen",
+                    {{"listen", "0.0.0.0:1"}, {"error", "in use"}});
+
+  EXPECT_THAT(line, StartsWith("20"));
+  EXPECT_THAT(line, HasSubstr(" error cannot listen listen=0.0.0.0:1 error=\"in use\"\n"));
+}
+
+TEST(LogPayloadsTest, IsOffUntilEnabled) {
+  EXPECT_FALSE(LogPayloads());
+  SetLogPayloads(true);
+  EXPECT_TRUE(LogPayloads());
+  SetLogPayloads(false);
+  EXPECT_FALSE(LogPayloads());
+}
+
+}  // namespace
+}  // namespace gengate::observability
