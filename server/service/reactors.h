@@ -65,6 +65,7 @@ class UnaryUpstreamReactor final : public grpc::ServerUnaryReactor,
       Complete(status::FromAbsl(body.status()));
       return;
     }
+    call_.NotePayload(*body);
     env_.client.Start(call_.MakeRequest(path, *std::move(body), /*stream=*/false), *this,
                       transfer_);
   }
@@ -180,6 +181,7 @@ class StreamUpstreamReactor final : public grpc::ServerWriteReactor<Message>,
       FinishNow(status::FromAbsl(body.status()));
       return;
     }
+    call_.NotePayload(*body);
     env_.client.Start(call_.MakeRequest(path, *std::move(body), /*stream=*/true), *this,
                       transfer_);
   }

@@ -500,7 +500,8 @@ TEST_F(OperateTest, CallLogLineCarriesTheFieldsAndNoSecretOrPrompt) {
   EXPECT_EQ((*line)["completion_tokens"], completion.usage().completion_tokens());
   EXPECT_EQ((*line)["upstream_status"], 200);
   EXPECT_FALSE(JsonString(*line, "upstream_request_id").empty()) << line->dump();
-  EXPECT_TRUE((*line)["payload_bytes"].is_number_integer()) << line->dump();
+  ASSERT_TRUE((*line)["payload_bytes"].is_number_integer()) << line->dump();
+  EXPECT_GT((*line)["payload_bytes"].get<std::int64_t>(), 0) << line->dump();
   EXPECT_FALSE(JsonString(*line, "peer").empty()) << line->dump();
   EXPECT_FALSE(line->contains("payload")) << "the body is logged only with --log_payloads";
   for (const std::string& output : gengate_->OutputLines()) {
