@@ -456,8 +456,9 @@ class Bench:
             "loadgen_cpu_us_per_call": 1e6 * result["loadgen_cpu_seconds"] / calls,
             "mock_cpu_us_per_call": 1e6 * (after["mock"] - before["mock"]) / calls,
             # Connections the mock accepted: shows whether the proxy reuses its upstream ones.
+            # (Less the harness's own /stats connection.)
             "upstream_connections_opened": (upstream_after["accepted_connections"]
-                                            - upstream_before["accepted_connections"]),
+                                            - upstream_before["accepted_connections"] - 1),
         }
         if service is not None and service is not self.mock:
             used = after[service.name] - before[service.name]
@@ -926,7 +927,8 @@ def evaluate_targets(bench):
         add("unary c=64 added mean latency <= 2x nginx's", ga <= 2 * max(na, 0),
             f"+{ga:.0f} us vs +{na:.0f} us")
     else:
-        add("unary c=64 against nginx", None, "no nginx baseline")
+        add("unary c=64 against nginx", None,
+            "not run" if gengate is None else "no nginx baseline")
     direct = find(runs, "stream ttfm c=16", "direct")
     gengate = find(runs, "stream ttfm c=16", "gengate")
     if direct and gengate:
