@@ -7,14 +7,12 @@
 #include <cstdint>
 #include <cstdio>
 #include <memory>
-#include <optional>
 #include <string>
 #include <thread>
 #include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
-#include "absl/container/flat_hash_map.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
@@ -42,6 +40,7 @@
 #include "observability/serving_state.h"
 #include "service/chat_service.h"
 #include "service/embeddings_service.h"
+#include "service/gateway_client.h"
 #include "service/images_service.h"
 #include "service/responses_service.h"
 #include "service/upstream_call.h"
@@ -53,7 +52,6 @@ using gengate::observability::Log;
 using gengate::observability::LogLevel;
 using gengate::observability::ServingPhase;
 using gengate::observability::ServingState;
-using gengate::status::TransportFailure;
 
 // After the drain, calls cut off at its end get this long to send their status before gRPC
 // cancels whatever is left.
@@ -132,153 +130,6 @@ int ClampedMilliseconds(absl::Duration duration) {
   return static_cast<int>(absl::ToInt64Milliseconds(duration));
 }
 
-// The http::Client the services see: the curl client plus what belongs to the process rather
-// than to one call. While draining it refuses new upstream requests (the caller gets
-// UNAVAILABLE shutting_down and the upstream is never called; that OnComplete runs on the
-// calling thread, which the reactors allow, since they finish from their constructors on
-// validation errors too); AbortAll ends those still running when the drain time is up; and
-// it records the upstream metrics per endpoint.
-class GatewayUpstreamClient final : public gengate::http::Client {
- public:
-  GatewayUpstreamClient(std::unique_ptr<gengate::http::Client> inner, GatewayMetrics& metrics,
-                        const ServingState& state, std::string base_url)
-      : inner_(std::move(inner)), metrics_(metrics), state_(state),
-        base_url_(std::move(base_url)) {}
-
-  // The curl client goes first: its destructor completes the transfers still running, and
-  // their wrappers report to this object.
-  ~GatewayUpstreamClient() override { inner_.reset(); }
-
-  void Cancel(gengate::http::TransferId id, TransportFailure reason) override {
-    gengate::http::TransferId inner_id = 0;
-    {
-      absl::MutexLock lock(&mu_);
-      auto it = running_.find(id);
-      if (it == running_.end()) return;  // finished, or refused while draining
-      Transfer& transfer = *it->second;
-      if (transfer.inner_id == 0) {
-        // Still inside StartTransfer, which applies the cancel once the inner id is known.
-        if (!transfer.pending_cancel.has_value()) transfer.pending_cancel = reason;
-        return;
-      }
-      inner_id = transfer.inner_id;
-    }
-    inner_->Cancel(inner_id, reason);
-  }
-
-  // Ends every transfer still running with kShuttingDown; returns how many there were.
-  int AbortAll() {
-    std::vector<gengate::http::TransferId> ids;
-    {
-      absl::MutexLock lock(&mu_);
-      for (const auto& [id, transfer] : running_) ids.push_back(id);
-    }
-    for (gengate::http::TransferId id : ids) Cancel(id, TransportFailure::kShuttingDown);
-    return static_cast<int>(ids.size());
-  }
-
- protected:
-  gengate::http::TransferId NewTransferId() override {
-    return next_id_.fetch_add(1, std::memory_order_relaxed);
-  }
-
-  void StartTransfer(gengate::http::TransferId id, gengate::http::Request request,
-                     gengate::http::ResponseHandler& handler) override {
-    if (state_.draining()) {
-      handler.OnComplete({TransportFailure::kShuttingDown, "the gateway is shutting down"});
-      return;
-    }
-    std::uint64_t sent = request.body.size();
-    if (!request.form.empty()) {
-      sent = 0;
-      for (const gengate::http::FormPart& part : request.form) sent += part.value.size();
-    }
-    std::string_view path = request.url;
-    if (absl::StartsWith(request.url, base_url_)) path.remove_prefix(base_url_.size());
-    const GatewayMetrics::Endpoint& endpoint = metrics_.ForEndpoint(path);
-    Transfer* started = nullptr;
-    {
-      // Registered before the start: its callbacks may come before Start returns.
-      absl::MutexLock lock(&mu_);
-      auto transfer = std::make_unique<Transfer>(*this, handler, endpoint, sent, id);
-      started = transfer.get();
-      running_.emplace(id, std::move(transfer));
-    }
-    gengate::http::TransferId inner_id = 0;
-    inner_->Start(std::move(request), *started, inner_id);
-    std::optional<TransportFailure> pending;
-    {
-      absl::MutexLock lock(&mu_);
-      auto it = running_.find(id);
-      if (it == running_.end()) return;  // already over, and `started` gone
-      it->second->inner_id = inner_id;
-      pending = it->second->pending_cancel;
-    }
-    if (pending.has_value()) inner_->Cancel(inner_id, *pending);
-  }
-
- private:
-  // Wraps the reactor's handler for one transfer, counting what passes through.
-  class Transfer final : public gengate::http::ResponseHandler {
-   public:
-    Transfer(GatewayUpstreamClient& owner, gengate::http::ResponseHandler& handler,
-             const GatewayMetrics::Endpoint& endpoint, std::uint64_t sent,
-             gengate::http::TransferId id)
-        : owner_(owner), handler_(handler), endpoint_(endpoint), sent_(sent), id_(id),
-          start_(absl::Now()) {}
-
-    void OnResponseHead(const gengate::http::ResponseHead& head) override {
-      status_ = head.status;
-      time_to_headers_ = absl::Now() - start_;
-      handler_.OnResponseHead(head);
-    }
-    void OnBody(std::string_view bytes) override {
-      received_ += bytes.size();
-      handler_.OnBody(bytes);
-    }
-    void OnComplete(const gengate::http::TransferResult& result) override {
-      owner_.metrics_.UpstreamTransferFinished(endpoint_, status_, time_to_headers_,
-                                              absl::Now() - start_, sent_, received_);
-      gengate::http::ResponseHandler& handler = handler_;
-      // Destroys this wrapper; the reactor's handler is told last, as it may delete itself.
-      std::unique_ptr<Transfer> self = owner_.Release(id_);
-      handler.OnComplete(result);
-    }
-
-    // Guarded by the owner's mu_: the curl client's id (0 until its Start returns), and a
-    // cancel that came before it.
-    gengate::http::TransferId inner_id = 0;
-    std::optional<TransportFailure> pending_cancel;
-
-   private:
-    GatewayUpstreamClient& owner_;
-    gengate::http::ResponseHandler& handler_;
-    const GatewayMetrics::Endpoint& endpoint_;
-    const std::uint64_t sent_;
-    const gengate::http::TransferId id_;
-    const absl::Time start_;
-    // Event loop only.
-    int status_ = 0;
-    absl::Duration time_to_headers_;
-    std::uint64_t received_ = 0;
-  };
-
-  std::unique_ptr<Transfer> Release(gengate::http::TransferId id) {
-    absl::MutexLock lock(&mu_);
-    auto node = running_.extract(id);
-    return node.empty() ? nullptr : std::move(node.mapped());
-  }
-
-  std::unique_ptr<gengate::http::Client> inner_;
-  GatewayMetrics& metrics_;
-  const ServingState& state_;
-  const std::string base_url_;
-  std::atomic<gengate::http::TransferId> next_id_{1};
-  absl::Mutex mu_;
-  absl::flat_hash_map<gengate::http::TransferId, std::unique_ptr<Transfer>> running_
-      ABSL_GUARDED_BY(mu_);
-};
-
 // Linking grpc++_reflection registers its plugin with every ServerBuilder at static
 // initialization, so --reflection=false has to take it out again.
 class WithoutReflection final : public grpc::ServerBuilderOption {
@@ -321,6 +172,12 @@ void SetHealth(grpc::Server& server, bool serving) {
 }
 
 int Run(int argc, char** argv) {
+  // Debian's abseil is built with deadlock detection on, which records a stack trace and
+  // updates a global lock graph on every contended Mutex acquisition: a cost per call that
+  // buys nothing in production (the sanitizer and test builds keep it).
+#ifdef NDEBUG
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
+#endif
   // Block the shutdown signals before any thread starts, so only sigwait below sees them.
   sigset_t signals;
   sigemptyset(&signals);
@@ -362,7 +219,7 @@ int Run(int argc, char** argv) {
         {{"error", std::string(curl.status().message())}});
     return 1;
   }
-  GatewayUpstreamClient upstream(*std::move(curl), metrics, state, config->upstream_url);
+  gengate::service::GatewayClient upstream(*std::move(curl), metrics, state, config->upstream_url);
 
   const gengate::service::ServiceEnv env{
       upstream, gengate::service::UpstreamSettings::FromConfig(*config), &metrics};

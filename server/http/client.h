@@ -83,14 +83,19 @@ class Client {
     StartTransfer(id, std::move(request), handler);
   }
 
+  // Starts a transfer under `id`, a fresh NewTransferId(). Services call Start; a client that
+  // wraps another forwards here with the same id, so Cancel needs no translation.
+  virtual void StartTransfer(TransferId id, Request request, ResponseHandler& handler) = 0;
+
   // Aborts a transfer at once; its OnComplete reports `reason`. Unknown or finished ids are
   // ignored.
   virtual void Cancel(TransferId id, status::TransportFailure reason) = 0;
 
- protected:
-  // A fresh id, never 0 and never reused.
-  virtual TransferId NewTransferId() = 0;
-  virtual void StartTransfer(TransferId id, Request request, ResponseHandler& handler) = 0;
+  // Aborts every transfer started before this call, as Cancel does.
+  virtual void CancelAll(status::TransportFailure reason) = 0;
+
+  // A fresh id, unique in the process: never 0 and never reused.
+  static TransferId NewTransferId();
 };
 
 }  // namespace gengate::http

@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cstring>
 #include <map>
+#include <string_view>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -68,13 +69,9 @@ class CurlClient final : public Client {
 
   absl::Status Init();
 
-  void Cancel(TransferId id, TransportFailure reason) override;
-
- protected:
-  TransferId NewTransferId() override {
-    return next_id_.fetch_add(1, std::memory_order_relaxed);
-  }
   void StartTransfer(TransferId id, Request request, ResponseHandler& handler) override;
+  void Cancel(TransferId id, TransportFailure reason) override;
+  void CancelAll(TransportFailure reason) override;
 
  private:
   // One transfer; owned by the loop thread.
@@ -95,7 +92,7 @@ class CurlClient final : public Client {
   };
 
   struct Command {
-    enum class Kind { kStart, kCancel } kind;
+    enum class Kind { kStart, kCancel, kCancelAll } kind;
     TransferId id;
     Request request;
     ResponseHandler* handler = nullptr;
@@ -106,6 +103,11 @@ class CurlClient final : public Client {
   void Loop();
   void ProcessCommands();
   void StartTransfer(Command& command);
+  // Ends every transfer with `reason`.
+  void FinishAll(TransportFailure reason, std::string_view detail);
+  // An easy handle from the pool, or a new one; nullptr when curl cannot make one.
+  CURL* TakeEasy();
+  void ReturnEasy(CURL* easy);
   // Removes the transfer and reports `result` to its handler.
   void Finish(TransferId id, TransferResult result);
   void ReapCompleted();
@@ -124,7 +126,6 @@ class CurlClient final : public Client {
   int epoll_fd_ = -1;
   int wake_fd_ = -1;
   std::thread thread_;
-  std::atomic<TransferId> next_id_{1};
 
   absl::Mutex mu_;
   std::vector<Command> commands_ ABSL_GUARDED_BY(mu_);
@@ -133,6 +134,9 @@ class CurlClient final : public Client {
   // Loop-thread state.
   absl::flat_hash_map<TransferId, std::unique_ptr<Transfer>> transfers_;
   std::multimap<absl::Time, TransferId> idle_queue_;
+  // Easy handles of finished transfers, reset and kept for the next ones: creating a handle
+  // costs more than resetting one (its buffers, DNS and TLS session hooks stay allocated).
+  std::vector<CURL*> idle_easy_;
   absl::Time curl_deadline_ = absl::InfiniteFuture();
 };
 
@@ -174,6 +178,7 @@ CurlClient::~CurlClient() {
     [[maybe_unused]] ssize_t n = write(wake_fd_, &one, sizeof(one));
     thread_.join();
   }
+  for (CURL* easy : idle_easy_) curl_easy_cleanup(easy);
   if (multi_ != nullptr) curl_multi_cleanup(multi_);
   if (wake_fd_ >= 0) close(wake_fd_);
   if (epoll_fd_ >= 0) close(epoll_fd_);
@@ -185,6 +190,10 @@ void CurlClient::StartTransfer(TransferId id, Request request, ResponseHandler& 
 
 void CurlClient::Cancel(TransferId id, TransportFailure reason) {
   Push(Command{Command::Kind::kCancel, id, Request{}, nullptr, reason});
+}
+
+void CurlClient::CancelAll(TransportFailure reason) {
+  Push(Command{Command::Kind::kCancelAll, 0, Request{}, nullptr, reason});
 }
 
 void CurlClient::Push(Command command) {
@@ -243,12 +252,14 @@ void CurlClient::Loop() {
     }
   }
   // Shutting down: whatever still runs ends now.
+  FinishAll(TransportFailure::kShuttingDown, "the gateway is shutting down");
+}
+
+void CurlClient::FinishAll(TransportFailure reason, std::string_view detail) {
   std::vector<TransferId> ids;
   ids.reserve(transfers_.size());
   for (const auto& [id, transfer] : transfers_) ids.push_back(id);
-  for (TransferId id : ids) {
-    Finish(id, {TransportFailure::kShuttingDown, "the gateway is shutting down"});
-  }
+  for (TransferId id : ids) Finish(id, {reason, std::string(detail)});
 }
 
 void CurlClient::ProcessCommands() {
@@ -258,10 +269,18 @@ void CurlClient::ProcessCommands() {
     commands.swap(commands_);
   }
   for (Command& command : commands) {
-    if (command.kind == Command::Kind::kStart) {
-      StartTransfer(command);
-    } else if (transfers_.contains(command.id)) {
-      Finish(command.id, {command.reason, "cancelled by the gateway"});
+    switch (command.kind) {
+      case Command::Kind::kStart:
+        StartTransfer(command);
+        break;
+      case Command::Kind::kCancel:
+        if (transfers_.contains(command.id)) {
+          Finish(command.id, {command.reason, "cancelled by the gateway"});
+        }
+        break;
+      case Command::Kind::kCancelAll:
+        FinishAll(command.reason, "cancelled by the gateway");
+        break;
     }
   }
 }
@@ -274,7 +293,7 @@ void CurlClient::StartTransfer(Command& command) {
   transfer->last_activity = absl::Now();
   const Request& request = transfer->request;
 
-  CURL* easy = curl_easy_init();
+  CURL* easy = TakeEasy();
   if (easy == nullptr) {
     command.handler->OnComplete({TransportFailure::kInternal, "curl_easy_init failed"});
     return;
@@ -357,6 +376,24 @@ void CurlClient::StartTransfer(Command& command) {
   }
 }
 
+CURL* CurlClient::TakeEasy() {
+  if (idle_easy_.empty()) return curl_easy_init();
+  CURL* easy = idle_easy_.back();
+  idle_easy_.pop_back();
+  return easy;
+}
+
+void CurlClient::ReturnEasy(CURL* easy) {
+  // As many as the connections that can be busy at once; beyond that, a burst's extra
+  // handles are freed rather than kept forever.
+  if (idle_easy_.size() >= static_cast<std::size_t>(options_.max_host_connections)) {
+    curl_easy_cleanup(easy);
+    return;
+  }
+  curl_easy_reset(easy);  // every option back to its default, FORBID_REUSE included
+  idle_easy_.push_back(easy);
+}
+
 void CurlClient::ArmIdle(Transfer& transfer) {
   if (transfer.request.idle_timeout == absl::InfiniteDuration()) return;
   transfer.idle_deadline = transfer.last_activity + transfer.request.idle_timeout;
@@ -403,7 +440,7 @@ void CurlClient::Finish(TransferId id, TransferResult result) {
   }
   if (!result.failure.has_value() && !transfer->head_delivered) DeliverHead(*transfer);
   curl_multi_remove_handle(multi_, transfer->easy);
-  curl_easy_cleanup(transfer->easy);
+  ReturnEasy(transfer->easy);
   if (transfer->mime != nullptr) curl_mime_free(transfer->mime);
   curl_slist_free_all(transfer->headers);
   transfer->handler->OnComplete(result);

@@ -14,6 +14,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "testing/upstream_server.h"
@@ -23,6 +24,7 @@ namespace {
 
 using status::TransportFailure;
 using ::testing::HasSubstr;
+using ::testing::Not;
 using ::testing::Optional;
 
 constexpr absl::Duration kWait = absl::Seconds(10);
@@ -311,6 +313,59 @@ TEST_F(CurlClientTest, RunsManyTransfersConcurrently) {
     EXPECT_EQ(handlers[i]->body(), std::to_string(i));
   }
   EXPECT_LE(server_.connections_accepted(), 8);
+}
+
+TEST_F(CurlClientTest, CancelAllAbortsEveryRunningTransfer) {
+  server_.Handle("/long", [](const testing::RecordedRequest&, testing::Responder& out) {
+    out.WriteHead(200, {{"Content-Type", "text/event-stream"}});
+    out.Write("data: x\n\n");
+    out.WaitForPeerClose(kWait);
+  });
+  constexpr int kTransfers = 3;
+  std::vector<std::unique_ptr<RecordingHandler>> handlers;
+  for (int i = 0; i < kTransfers; ++i) {
+    handlers.push_back(std::make_unique<RecordingHandler>());
+    client_->Start(Post("/long", "{}"), *handlers.back(), ids_.emplace_back());
+  }
+  for (auto& handler : handlers) ASSERT_TRUE(handler->WaitForBody(1));
+  client_->CancelAll(TransportFailure::kShuttingDown);
+  for (auto& handler : handlers) {
+    ASSERT_TRUE(handler->WaitDone());
+    EXPECT_THAT(handler->result().failure, Optional(TransportFailure::kShuttingDown));
+  }
+  EXPECT_TRUE(server_.WaitForPeerCloses(kTransfers, kWait));
+}
+
+// Easy handles are reset and reused: nothing of one transfer's options may reach the next.
+TEST_F(CurlClientTest, AReusedHandleCarriesNothingOverFromTheLastTransfer) {
+  server_.Handle("/upload", [](const testing::RecordedRequest&, testing::Responder& out) {
+    out.Reply(200, {}, "{}");
+  });
+  server_.Handle("/json", [](const testing::RecordedRequest& request, testing::Responder& out) {
+    out.Reply(200, {}, request.body);
+  });
+  RecordingHandler upload;
+  Request form;
+  form.url = server_.base_url() + "/upload";
+  form.headers = {{"X-Only-Once", "1"}};
+  form.form = {{"image[]", "bytes", "a.png", "image/png"}};
+  client_->Start(std::move(form), upload, ids_.emplace_back());
+  ASSERT_TRUE(upload.WaitDone());
+  for (int i = 0; i < 3; ++i) {
+    RecordingHandler plain;
+    client_->Start(Post("/json", absl::StrCat("{\"n\":", i, "}")), plain, ids_.emplace_back());
+    ASSERT_TRUE(plain.WaitDone());
+    ASSERT_FALSE(plain.result().failure.has_value()) << plain.result().detail;
+    EXPECT_EQ(plain.body(), absl::StrCat("{\"n\":", i, "}"));
+  }
+  const auto requests = server_.requests();
+  ASSERT_EQ(requests.size(), 4u);
+  for (std::size_t i = 1; i < requests.size(); ++i) {
+    EXPECT_EQ(requests[i].method, "POST");
+    EXPECT_EQ(requests[i].path, "/json");
+    EXPECT_THAT(requests[i].Header("content-type"), Not(HasSubstr("multipart")));
+    EXPECT_FALSE(requests[i].HasHeader("x-only-once"));
+  }
 }
 
 TEST_F(CurlClientTest, DestructorCompletesRunningTransfers) {

@@ -43,27 +43,36 @@ class ScriptedClient final : public http::Client {
     thread_.join();
   }
 
-  // Ids are 1-based positions in transfers_; 0 would be a reactor that lost its id.
-  http::TransferId NewTransferId() override {
-    absl::MutexLock lock(&mu_);
-    transfers_.push_back({});
-    return transfers_.size();
-  }
-
+  // Tests name transfers by their 1-based start order ("transfer 1"), not by their ids.
   void StartTransfer(http::TransferId id, http::Request request,
                      http::ResponseHandler& handler) override {
     absl::MutexLock lock(&mu_);
-    transfers_.at(id - 1) = {std::move(request), &handler, false};
+    transfers_.push_back({id, std::move(request), &handler, false});
     ++started_;
   }
 
   void Cancel(http::TransferId id, status::TransportFailure reason) override {
     EXPECT_NE(id, 0u) << "a reactor cancelled without knowing its transfer";
+    std::size_t number = 0;
     {
       absl::MutexLock lock(&mu_);
       cancels_.push_back({id, reason});
+      for (std::size_t i = 0; i < transfers_.size(); ++i) {
+        if (transfers_[i].id == id) number = i + 1;
+      }
     }
-    if (id != 0) Post([this, id, reason] { Complete(id, {reason, "cancelled"}); });
+    if (number != 0) Post([this, number, reason] { Complete(number, {reason, "cancelled"}); });
+  }
+
+  void CancelAll(status::TransportFailure reason) override {
+    std::size_t count;
+    {
+      absl::MutexLock lock(&mu_);
+      count = transfers_.size();
+    }
+    for (std::size_t number = 1; number <= count; ++number) {
+      Post([this, number, reason] { Complete(number, {reason, "cancelled"}); });
+    }
   }
 
   // Blocks until `count` transfers were started.
@@ -93,9 +102,9 @@ class ScriptedClient final : public http::Client {
     return reasons;
   }
 
-  // Plays an answer for transfer `id` on the loop thread: head, body pieces, then completion
-  // with `result` unless the transfer is to stay open.
-  void Answer(http::TransferId id, int status, std::string content_type,
+  // Plays an answer for transfer number `id` on the loop thread: head, body pieces, then
+  // completion with `result` unless the transfer is to stay open.
+  void Answer(std::size_t id, int status, std::string content_type,
               std::vector<std::string> pieces, http::TransferResult result = {},
               bool stay_open = false) {
     Post([this, id, status, content_type, pieces, result, stay_open] {
@@ -112,19 +121,20 @@ class ScriptedClient final : public http::Client {
 
  private:
   struct Transfer {
+    http::TransferId id = 0;
     http::Request request;
     http::ResponseHandler* handler = nullptr;
     bool completed = false;
   };
 
-  http::ResponseHandler* Handler(http::TransferId id) {
+  http::ResponseHandler* Handler(std::size_t id) {
     absl::MutexLock lock(&mu_);
     Transfer& transfer = transfers_.at(id - 1);
     return transfer.completed ? nullptr : transfer.handler;
   }
 
   // Completes once; later completions of the same transfer are dropped, as in the real client.
-  void Complete(http::TransferId id, const http::TransferResult& result) {
+  void Complete(std::size_t id, const http::TransferResult& result) {
     http::ResponseHandler* handler;
     {
       absl::MutexLock lock(&mu_);
