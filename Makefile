@@ -50,7 +50,7 @@ deploy-check: build
 # Benchmarks (bench/README.md): gengate against the mock upstream hit directly and through
 # nginx, same load, same run. Prints a table, writes bench/results/<date>.json, fails only if
 # calls failed. `bench-quick` is a ~1 minute smoke run of the same harness.
-.PHONY: bench bench-quick
+.PHONY: bench bench-quick bench-micro
 bench: build
 	@bench/install-deps.sh
 	python3 bench/run_bench.py --build=$(BUILD)
@@ -58,3 +58,9 @@ bench: build
 bench-quick: build
 	@bench/install-deps.sh
 	python3 bench/run_bench.py --build=$(BUILD) --quick
+
+# Google Benchmark over the hot paths (SSE parse, chat/responses event translate, unary chat
+# translate, embeddings decode); in-process, no network.
+bench-micro: build
+	cmake --build $(BUILD) --target bench_micro -j $(JOBS)
+	$(BUILD)/bench/micro/bench_micro

@@ -1,6 +1,6 @@
 // Times EmbeddingsResponseFromUpstreamJson on realistic answers; DESIGN.md section 6 wants a
-// 2,048 x 1,536 base64 answer (~16.8 MB of JSON) decoded in at most 5 ms. Build in Release and
-// run `embeddings_bench`; the nlohmann and base64-only cases show where the time goes.
+// 2,048 x 1,536 base64 answer (~16.8 MB of JSON) decoded in at most 5 ms. Part of `bench_micro`
+// (`make bench-micro`); the nlohmann and base64-only cases show where the time goes.
 #include <cstdint>
 #include <random>
 #include <string>
@@ -152,5 +152,3 @@ BENCHMARK(BM_DecodeBase64_16MB)->Unit(benchmark::kMillisecond);
 
 }  // namespace
 }  // namespace gengate::translate
-
-BENCHMARK_MAIN();
