@@ -16,6 +16,7 @@
 #include "base/status_macros.h"
 #include "nlohmann/json.hpp"
 #include "translate/base64.h"
+#include "translate/common.h"
 #include "translate/struct_json.h"
 
 namespace gengate::translate {
@@ -25,10 +26,6 @@ using nlohmann::json;
 
 // The upstream's limit on inputs per call.
 constexpr int kMaxInputs = 2048;
-
-absl::Status FieldError(absl::string_view field, absl::string_view problem) {
-  return absl::InvalidArgumentError(absl::StrCat(field, ": ", problem));
-}
 
 // ---------------------------------------------------------------------------------------------
 // Reading the answer.

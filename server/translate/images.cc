@@ -15,6 +15,7 @@
 #include "nlohmann/json.hpp"
 #include "simdjson.h"
 #include "translate/base64.h"
+#include "translate/common.h"
 #include "translate/struct_json.h"
 
 namespace gengate::translate {
@@ -30,10 +31,6 @@ constexpr int kMaxInputImages = 16;
 // one or many files, and one spelling keeps the body independent of the count.
 constexpr char kImagePartName[] = "image[]";
 constexpr char kMaskPartName[] = "mask";
-
-absl::Status FieldError(absl::string_view field, absl::string_view problem) {
-  return absl::InvalidArgumentError(absl::StrCat(field, ": ", problem));
-}
 
 std::string_view ResponseFormatName(v1::ImageResponseFormat format) {
   switch (format) {
@@ -233,11 +230,6 @@ std::optional<std::int64_t> IntegerValue(ondemand::value& value) {
     return std::nullopt;
   }
   return static_cast<std::int64_t>(std::clamp(number, -9.2e18, 9.2e18));
-}
-
-std::int32_t ClampToInt32(std::int64_t value) {
-  return static_cast<std::int32_t>(std::clamp<std::int64_t>(
-      value, std::numeric_limits<std::int32_t>::min(), std::numeric_limits<std::int32_t>::max()));
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,0 +1,50 @@
+// What the API families of translate/ share: tolerant readers of upstream JSON members, the
+// INVALID_ARGUMENT shape of a request error, and the upstream names of shared enums.
+// Internal to translate/.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+#include "gengate/v1/chat.pb.h"
+#include "gengate/v1/common.pb.h"
+#include "nlohmann/json.hpp"
+
+namespace gengate::translate {
+
+// --- Reading upstream JSON. Tolerant: a member of the wrong type counts as absent. ---
+
+// The member `key` of `object` unless it is missing or null.
+const nlohmann::json* Member(const nlohmann::json& object, const char* key);
+const std::string* StringMember(const nlohmann::json& object, const char* key);
+const nlohmann::json* ArrayMember(const nlohmann::json& object, const char* key);
+const nlohmann::json* ObjectMember(const nlohmann::json& object, const char* key);
+// An integer, also from an unsigned past int64 (clamped) or a float count such as `12.0`.
+std::optional<std::int64_t> AsInteger(const nlohmann::json& value);
+std::optional<std::int64_t> IntegerMember(const nlohmann::json& object, const char* key);
+std::int32_t ClampToInt32(std::int64_t value);
+// `bytes` arrive as an array of byte values.
+std::optional<std::string> BytesMember(const nlohmann::json& object, const char* key);
+// The parsed text, or a discarded value (is_discarded()) when it is not JSON; never throws.
+nlohmann::json ParseJson(std::string_view text);
+// absl::string_view is not std::string_view in this abseil build, so trim by hand.
+std::string_view TrimAsciiWhitespace(std::string_view text);
+
+// --- Request errors. ---
+
+// INVALID_ARGUMENT "field: problem".
+absl::Status FieldError(absl::string_view field, absl::string_view problem);
+absl::Status UnknownEnumError(absl::string_view field, int value);
+
+// --- Upstream names of enums chat and responses share; "" for UNSPECIFIED or unknown. ---
+
+std::string_view ImageDetailName(v1::ImageDetail detail);
+std::string_view ToolChoiceModeName(v1::ToolChoiceMode mode);
+std::string_view ResponseFormatTypeName(v1::ResponseFormatType type);
+std::string_view ReasoningEffortName(v1::ReasoningEffort effort);
+
+}  // namespace gengate::translate
