@@ -53,6 +53,13 @@ std::string_view CodeName(grpc::StatusCode code) {
   return index >= 0 && index < 17 ? kNames[index] : "UNKNOWN";
 }
 
+// The UNAVAILABLE reasons of calls whose request the upstream cannot have received: safe for
+// a client to retry elsewhere. (A reset may come after the upstream started working.)
+bool NeverReachedTheUpstream(std::string_view reason) {
+  return reason == "upstream_unreachable" || reason == "upstream_dns_failed" ||
+         reason == "upstream_tls_failed" || reason == "shutting_down";
+}
+
 }  // namespace
 
 UpstreamSettings UpstreamSettings::FromConfig(const config::Config& config) {
@@ -69,10 +76,9 @@ UpstreamSettings UpstreamSettings::FromConfig(const config::Config& config) {
 
 CallContext::CallContext(const ServiceEnv& env, grpc::CallbackServerContext& context,
                          std::string_view method)
-    : env_(env), method_(method), start_(absl::Now()) {
+    : env_(env), context_(context), method_(method), start_(absl::Now()) {
   request_id_ = observability::RequestIdFromCaller(Metadata(context, "x-request-id"));
   traceparent_ = std::string(Metadata(context, "traceparent"));
-  context.AddInitialMetadata("x-request-id", request_id_);
   const auto caller_deadline = context.deadline();
   const absl::Time fallback = start_ + env.settings.default_timeout;
   deadline_ = caller_deadline == std::chrono::system_clock::time_point::max()
@@ -159,7 +165,19 @@ http::Request CallContext::MakeRequest(std::string_view path, UpstreamBody body,
   return request;
 }
 
+void CallContext::PlaceRequestId(bool in_trailers) {
+  absl::MutexLock lock(&request_id_mu_);
+  if (request_id_placed_) return;
+  request_id_placed_ = true;
+  if (in_trailers) {
+    context_.AddTrailingMetadata("x-request-id", request_id_);
+  } else {
+    context_.AddInitialMetadata("x-request-id", request_id_);
+  }
+}
+
 void CallContext::OnUpstreamHead(const http::ResponseHead& head) {
+  PlaceRequestId(/*in_trailers=*/false);
   upstream_status_ = head.status;
   std::string_view id = head.Find("x-request-id");
   if (id.empty()) id = head.Find("trace-id");
@@ -187,6 +205,8 @@ void CallContext::Complete(const grpc::Status& status, grpc::CallbackServerConte
   const absl::Duration latency = absl::Now() - start_;
   completed_ = true;
   const std::optional<google::rpc::ErrorInfo> info = ErrorInfoOf(status);
+  PlaceRequestId(status.error_code() == grpc::StatusCode::UNAVAILABLE && info.has_value() &&
+                 NeverReachedTheUpstream(info->reason()));
   if (upstream_.request_id.empty() && info.has_value()) {
     auto it = info->metadata().find("upstream_request_id");
     if (it != info->metadata().end()) upstream_.request_id = it->second;

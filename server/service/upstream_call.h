@@ -8,12 +8,13 @@
 #include <string_view>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/functional/function_ref.h"
 #include "absl/status/statusor.h"
-#include "google/protobuf/message.h"
-
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "config/config.h"
+#include "google/protobuf/message.h"
 #include "grpcpp/server_context.h"
 #include "grpcpp/support/status.h"
 #include "http/client.h"
@@ -82,6 +83,7 @@ class CallContext {
   http::Request MakeRequest(std::string_view path, UpstreamBody body, bool stream) const;
 
   // Records what the upstream answered (status, request id header) for trailers and logs.
+  // The call is committed now: x-request-id goes into the initial metadata.
   void OnUpstreamHead(const http::ResponseHead& head);
 
   // A stream message was queued for the caller (`bytes` on the wire); the first one marks the
@@ -91,7 +93,10 @@ class CallContext {
   void OnSlowReader();
 
   // Adds the trailing metadata and writes the call's log line. Call once, with the status
-  // about to be passed to Finish.
+  // about to be passed to Finish. A call that ends UNAVAILABLE without its request reaching
+  // the upstream (unreachable, DNS, TLS, shutting down) gets x-request-id in its trailers
+  // instead of its initial metadata: the answer is then Trailers-Only, which a gRPC client's
+  // retry policy may retry on another connection or pod. Any other answer is final.
   void Complete(const grpc::Status& status, grpc::CallbackServerContext& context);
 
   // The body about to be sent upstream: its size is logged as payload_bytes, and with
@@ -107,7 +112,11 @@ class CallContext {
   int upstream_status() const { return upstream_status_; }
 
  private:
+  // x-request-id into the initial metadata or the trailers; the first call decides.
+  void PlaceRequestId(bool in_trailers);
+
   const ServiceEnv& env_;
+  grpc::CallbackServerContext& context_;
   std::string method_;
   std::string request_id_;
   std::string traceparent_;
@@ -128,6 +137,9 @@ class CallContext {
   std::string peer_;
   std::int64_t payload_bytes_ = 0;
   std::string payload_;  // only with --log_payloads
+  // OnUpstreamHead (event loop) and Complete (any thread, on cancel) may race to place it.
+  absl::Mutex request_id_mu_;
+  bool request_id_placed_ ABSL_GUARDED_BY(request_id_mu_) = false;
 };
 
 // Maps how a transfer ended (without a usable answer) to a status.

@@ -70,9 +70,10 @@ struct TlsOptions {
 
 // Retry of calls that fail UNAVAILABLE before the server sent anything (gRPC's retry policy in
 // the service config). gRPC retries only calls nothing was committed to: a connection that
-// failed or went away, or a Trailers-Only UNAVAILABLE. An answer that carries initial metadata,
-// as gengate's own errors do (x-request-id), is final and not retried, so the upstream is
-// never asked twice behind the caller's back.
+// failed or went away, or a Trailers-Only UNAVAILABLE. gengate answers Trailers-Only only when
+// the request cannot have reached the upstream (shutting_down, upstream_unreachable,
+// upstream_dns_failed, upstream_tls_failed); any answer with initial metadata is final, so
+// the upstream is never asked twice for work it may have started.
 struct RetryOptions {
   bool enabled = true;
   int max_attempts = 3;  // including the first; gRPC caps it at 5
