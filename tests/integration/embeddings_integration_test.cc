@@ -228,6 +228,46 @@ INSTANTIATE_TEST_SUITE_P(Base64AndFloat, EmbeddingsOrderTest, ::testing::Bool(),
                            return info.param ? "Base64" : "FloatArrays";
                          });
 
+TEST_F(EmbeddingsIntegrationTest, FullSizeBatchDecodesEveryVector) {
+  // The largest batch the upstream allows, at text-embedding-3-small's width: 12.6 MB of
+  // floats, 16.8 MB of base64.
+  constexpr int kInputs = 2048;
+  constexpr int kDimensions = 1536;
+  std::vector<std::vector<float>> vectors(kInputs, std::vector<float>(kDimensions));
+  std::string answer = R"({"object":"list","data":[)";
+  for (int i = 0; i < kInputs; ++i) {
+    for (int j = 0; j < kDimensions; ++j) {
+      vectors[i][j] = static_cast<float>(i) + static_cast<float>(j) / kDimensions;
+    }
+    absl::StrAppend(&answer, i == 0 ? "" : ",", R"({"object":"embedding","index":)", i,
+                    R"(,"embedding":")", EncodeBase64Floats(vectors[i]), "\"}");
+  }
+  absl::StrAppend(&answer, R"(],"model":"text-embedding-3-small",)",
+                  R"("usage":{"prompt_tokens":2048,"total_tokens":2048}})");
+  auto shared_answer = std::make_shared<const std::string>(std::move(answer));
+  upstream_->Handle(kEmbeddingsPath,
+                    [shared_answer](const RecordedRequest&, Responder& responder) {
+                      responder.Reply(200, {{"Content-Type", "application/json"}},
+                                      *shared_answer);
+                    });
+  auto stub = v1::EmbeddingsService::NewStub(LargeMessageChannel());
+  grpc::ClientContext context;
+  SetDeadline(context, absl::Seconds(60));
+  v1::CreateEmbeddingsResponse response;
+
+  grpc::Status status = stub->CreateEmbeddings(
+      &context, EmbeddingsRequest(std::vector<std::string>(kInputs, "text")), &response);
+
+  ASSERT_TRUE(status.ok()) << Describe(status);
+  ASSERT_EQ(response.data_size(), kInputs);
+  for (int i = 0; i < kInputs; ++i) {
+    SCOPED_TRACE(absl::StrCat("embedding ", i));
+    ASSERT_EQ(response.data(i).index(), i);
+    ExpectSameBits(Floats(response.data(i)), vectors[i]);
+  }
+  EXPECT_EQ(response.usage().prompt_tokens(), 2048);
+}
+
 TEST_F(EmbeddingsIntegrationTest, IndexesThatAreNotZeroToNAreMalformed) {
   upstream_->Handle(kEmbeddingsPath, [](const RecordedRequest&, Responder& responder) {
     responder.Reply(200, {{"Content-Type", "application/json"}},

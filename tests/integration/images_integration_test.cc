@@ -383,6 +383,40 @@ TEST_F(ImagesIntegrationTest, EditImageUploadsTwoImagesAndAMaskAsMultipart) {
   ExpectImagesResponseMatches(response, ParseJson(fixture.body));
 }
 
+TEST_F(ImagesIntegrationTest, LargeUploadArrivesAsTheOriginalBytes) {
+  upstream_->Handle(kEditsPath, gengate::testing::ReplayFixture(
+                                    MustLoad("images-edits-gpt-image-1-vercel")));
+  // Several MB: curl reads the form from the request in many pieces.
+  const std::string image = ImageBytes(PngMagic(), 12 << 20, 7);
+  const std::string mask = ImageBytes(PngMagic(), 3 << 20, 8);
+  v1::EditImageRequest request = EditRequestWithBytes(image);
+  request.mutable_mask()->set_data(mask);
+  grpc::ClientContext context;
+  SetDeadline(context, absl::Seconds(60));
+  v1::ImagesResponse response;
+
+  grpc::Status status = stub_->EditImage(&context, request, &response);
+
+  ASSERT_TRUE(status.ok()) << Describe(status);
+  ASSERT_EQ(upstream_->requests().size(), 1u);
+  std::optional<std::vector<FormPart>> parts = ParseMultipart(upstream_->requests()[0]);
+  ASSERT_TRUE(parts.has_value());
+  const FormPart* got_image = nullptr;
+  const FormPart* got_mask = nullptr;
+  for (const FormPart& part : *parts) {
+    if (part.name == "image[]") got_image = &part;
+    if (part.name == "mask") got_mask = &part;
+  }
+  ASSERT_NE(got_image, nullptr);
+  ASSERT_NE(got_mask, nullptr);
+  EXPECT_EQ(got_image->data.size(), image.size());
+  EXPECT_TRUE(got_image->data == image) << "the uploaded image differs";
+  EXPECT_EQ(got_mask->filename, "mask.png");
+  EXPECT_EQ(got_mask->content_type, "image/png");
+  EXPECT_TRUE(got_mask->data == mask) << "the uploaded mask differs";
+  EXPECT_EQ(response.data_size(), 1);
+}
+
 TEST_F(ImagesIntegrationTest, EditImageWithUrlsSendsJson) {
   Fixture fixture = MustLoad("images-edits-gpt-image-1-vercel");
   upstream_->Handle(kEditsPath, gengate::testing::ReplayFixture(fixture));
