@@ -517,6 +517,50 @@ std::vector<RpcUnderTest> OversizedImagesRpcs() {
 INSTANTIATE_TEST_SUITE_P(AllRpcs, ImagesRequestLimitTest,
                          ::testing::ValuesIn(OversizedImagesRpcs()), RpcName);
 
+// Answers over what the gateway may send: --max_message_bytes bounds the reply too.
+class ImagesAnswerLimitTest : public GatewayTestBase,
+                              public ::testing::WithParamInterface<size_t> {
+ protected:
+  static void SetUpTestSuite() {
+    StartGengate({absl::StrCat("--max_message_bytes=", kSmallMessageLimit)},
+                 {{"GENGATE_UPSTREAM_API_KEY", kApiKey}});
+  }
+};
+
+TEST_P(ImagesAnswerLimitTest, AnswerOverTheLimitIsResourceExhausted) {
+  const std::string answer =
+      absl::StrCat(R"({"created":1,"data":[{"b64_json":")",
+                   absl::Base64Escape(ImageBytes(PngMagic(), GetParam(), 11)), R"("}]})");
+  upstream_->Handle(kGenerationsPath, [answer](const RecordedRequest&, Responder& responder) {
+    responder.Reply(200, {{"Content-Type", "application/json"}}, answer);
+  });
+  auto stub = v1::ImagesService::NewStub(LargeMessageChannel());
+  grpc::ClientContext context;
+  SetDeadline(context, absl::Seconds(30));
+  const std::string request_id = absl::StrCat("images-answer-limit-", GetParam());
+  context.AddMetadata("x-request-id", request_id);
+  v1::ImagesResponse response;
+
+  grpc::Status status =
+      stub->GenerateImages(&context, GenerateRequest("gpt-image-1", "a cat"), &response);
+
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << Describe(status);
+  EXPECT_THAT(status.error_message(), HasSubstr("bytes"));
+  EXPECT_EQ(response.data_size(), 0);
+  // The gateway's own record of the call says what the caller got.
+  std::optional<json> line = CallLogLine(request_id);
+  ASSERT_TRUE(line.has_value()) << gengate_->OutputText();
+  EXPECT_EQ(JsonString(*line, "code"), "RESOURCE_EXHAUSTED") << line->dump();
+}
+
+// The decoded image over the limit though its base64 is under twice it, and both over.
+INSTANTIATE_TEST_SUITE_P(DecodedAndEncoded, ImagesAnswerLimitTest,
+                         ::testing::Values(kSmallMessageLimit + (16 << 10),
+                                           3 * kSmallMessageLimit),
+                         [](const ::testing::TestParamInfo<size_t>& info) {
+                           return absl::StrCat("Image", info.param, "Bytes");
+                         });
+
 // ---------------------------------------------------------------------------------------
 // Validation: the upstream is never called.
 
