@@ -316,6 +316,16 @@ class StreamUpstreamReactor final : public grpc::ServerWriteReactor<Message>,
   // Queues a message; false when the reader fell behind the cap (the stream then ends).
   bool Enqueue(Message message) {
     const std::size_t bytes = message.ByteSizeLong();
+    if (bytes > static_cast<std::size_t>(env_.settings.max_message_bytes)) {
+      // gRPC would fail the write, and the call would be logged as cancelled by the caller.
+      End(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                       absl::StrCat("an upstream event is ", bytes,
+                                    " bytes as a message, over the limit of ",
+                                    env_.settings.max_message_bytes,
+                                    " bytes (--max_message_bytes)")),
+          /*abort_upstream=*/true);
+      return false;
+    }
     {
       absl::MutexLock lock(&mu_);
       if (finish_called_) return false;

@@ -719,6 +719,38 @@ INSTANTIATE_TEST_SUITE_P(
         TextRequest("gpt-test", std::string(kSmallMessageLimit + (16 << 10), 'w')))),
     RpcName);
 
+// An event over what the gateway may send (--max_message_bytes bounds replies too).
+class ResponsesAnswerLimitTest : public GatewayTestBase {
+ protected:
+  static void SetUpTestSuite() {
+    StartGengate({absl::StrCat("--max_message_bytes=", kSmallMessageLimit)},
+                 {{"GENGATE_UPSTREAM_API_KEY", kApiKey}});
+  }
+};
+
+TEST_F(ResponsesAnswerLimitTest, StreamEventOverTheLimitEndsResourceExhausted) {
+  std::vector<json> events = SyntheticEvents(CompletedEvent());
+  events[2]["delta"] = std::string(kSmallMessageLimit + (16 << 10), 'd');
+  upstream_->Handle(kResponsesPath, WriteStream(Frame(events, true, false)));
+  grpc::ClientContext context;
+  SetDeadline(context, absl::Seconds(30));
+  const std::string request_id = "responses-event-over-limit";
+  context.AddMetadata("x-request-id", request_id);
+  auto stub = v1::ResponsesService::NewStub(LargeMessageChannel());
+
+  ResponseStream result = ReadStream(*stub, context, TextRequest("gpt-test", "Hi"));
+
+  EXPECT_EQ(result.status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED)
+      << Describe(result.status);
+  EXPECT_THAT(result.status.error_message(), HasSubstr("--max_message_bytes"));
+  // The events before it are delivered.
+  ASSERT_EQ(result.messages.size(), 2u);
+  EXPECT_EQ(result.messages[1].delta(), "Hel");
+  std::optional<json> line = CallLogLine(request_id);
+  ASSERT_TRUE(line.has_value()) << gengate_->OutputText();
+  EXPECT_EQ(JsonString(*line, "code"), "RESOURCE_EXHAUSTED") << line->dump();
+}
+
 // ---------------------------------------------------------------------------------------
 // Validation: the upstream is never called.
 
