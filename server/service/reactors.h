@@ -100,8 +100,18 @@ class UnaryUpstreamReactor final : public grpc::ServerUnaryReactor,
     } else if (head_.status < 200 || head_.status >= 300) {
       status = UpstreamErrorStatus(head_.status, head_, body_, call_.upstream());
     } else if (absl::StatusOr<Response> parsed = parse_(body_); parsed.ok()) {
-      *response_ = *std::move(parsed);
-      usage_(*response_, call_.usage());
+      usage_(*parsed, call_.usage());  // spent upstream, also when the answer cannot be sent
+      const std::size_t reply_bytes = parsed->ByteSizeLong();
+      if (reply_bytes > static_cast<std::size_t>(env_.settings.max_message_bytes)) {
+        // gRPC would refuse to send it after Finish(OK), and the log and metrics would say OK.
+        status = grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                              absl::StrCat("the answer is ", reply_bytes,
+                                           " bytes, over the limit of ",
+                                           env_.settings.max_message_bytes,
+                                           " bytes (--max_message_bytes)"));
+      } else {
+        *response_ = *std::move(parsed);
+      }
     } else {
       // A 2xx that is not our answer: an error envelope, an HTML interstitial, or garbage. The
       // error mapping describes it (and keeps http_status in the details).
@@ -306,6 +316,16 @@ class StreamUpstreamReactor final : public grpc::ServerWriteReactor<Message>,
   // Queues a message; false when the reader fell behind the cap (the stream then ends).
   bool Enqueue(Message message) {
     const std::size_t bytes = message.ByteSizeLong();
+    if (bytes > static_cast<std::size_t>(env_.settings.max_message_bytes)) {
+      // gRPC would fail the write, and the call would be logged as cancelled by the caller.
+      End(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                       absl::StrCat("an upstream event is ", bytes,
+                                    " bytes as a message, over the limit of ",
+                                    env_.settings.max_message_bytes,
+                                    " bytes (--max_message_bytes)")),
+          /*abort_upstream=*/true);
+      return false;
+    }
     {
       absl::MutexLock lock(&mu_);
       if (finish_called_) return false;

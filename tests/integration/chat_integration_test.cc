@@ -6,11 +6,6 @@
 #include <signal.h>
 #include <unistd.h>
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-
-#include <fstream>
 #include <iostream>
 #include <map>
 #include <memory>
@@ -33,6 +28,7 @@
 #include "google/rpc/error_details.pb.h"
 #include "google/rpc/status.pb.h"
 #include "gtest/gtest.h"
+#include "integration/integration_test_base.h"
 #include "testing/gengate_process.h"
 #include "testing/upstream_server.h"
 
@@ -54,8 +50,6 @@ using json = nlohmann::json;
 
 namespace v1 = ::gengate::v1;
 
-// Recognizable, so a leak anywhere is easy to spot.
-constexpr char kApiKey[] = "sk-test-SECRET-1234";
 constexpr char kChatPath[] = "/openai/chat/completions";
 constexpr char kUpstreamRequestId[] = "upstream-req-7f3a";
 constexpr char kTraceparent[] = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
@@ -64,83 +58,6 @@ constexpr char kUnaryMethod[] = "/gengate.v1.ChatService/CreateChatCompletion";
 
 // ---------------------------------------------------------------------------------------
 // Helpers.
-
-Fixture MustLoad(absl::string_view name) {
-  absl::StatusOr<Fixture> fixture = gengate::testing::LoadFixture(GENGATE_FIXTURES_DIR, name);
-  EXPECT_TRUE(fixture.ok()) << fixture.status();
-  return fixture.ok() ? *std::move(fixture) : Fixture{};
-}
-
-void SetDeadline(grpc::ClientContext& context, absl::Duration timeout) {
-  context.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
-}
-
-std::optional<std::string> MetadataValue(
-    const std::multimap<grpc::string_ref, grpc::string_ref>& metadata, absl::string_view key) {
-  auto it = metadata.find(grpc::string_ref(key.data(), key.size()));
-  if (it == metadata.end()) return std::nullopt;
-  return std::string(it->second.data(), it->second.size());
-}
-
-std::string CodeName(grpc::StatusCode code) {
-  static const auto* const kNames = new std::map<grpc::StatusCode, std::string>{
-      {grpc::StatusCode::OK, "OK"},
-      {grpc::StatusCode::CANCELLED, "CANCELLED"},
-      {grpc::StatusCode::UNKNOWN, "UNKNOWN"},
-      {grpc::StatusCode::INVALID_ARGUMENT, "INVALID_ARGUMENT"},
-      {grpc::StatusCode::DEADLINE_EXCEEDED, "DEADLINE_EXCEEDED"},
-      {grpc::StatusCode::NOT_FOUND, "NOT_FOUND"},
-      {grpc::StatusCode::ALREADY_EXISTS, "ALREADY_EXISTS"},
-      {grpc::StatusCode::PERMISSION_DENIED, "PERMISSION_DENIED"},
-      {grpc::StatusCode::RESOURCE_EXHAUSTED, "RESOURCE_EXHAUSTED"},
-      {grpc::StatusCode::FAILED_PRECONDITION, "FAILED_PRECONDITION"},
-      {grpc::StatusCode::ABORTED, "ABORTED"},
-      {grpc::StatusCode::OUT_OF_RANGE, "OUT_OF_RANGE"},
-      {grpc::StatusCode::UNIMPLEMENTED, "UNIMPLEMENTED"},
-      {grpc::StatusCode::INTERNAL, "INTERNAL"},
-      {grpc::StatusCode::UNAVAILABLE, "UNAVAILABLE"},
-      {grpc::StatusCode::DATA_LOSS, "DATA_LOSS"},
-      {grpc::StatusCode::UNAUTHENTICATED, "UNAUTHENTICATED"},
-  };
-  auto it = kNames->find(code);
-  return it == kNames->end() ? absl::StrCat("code ", static_cast<int>(code)) : it->second;
-}
-
-std::string Describe(const grpc::Status& status) {
-  return absl::StrCat(CodeName(status.error_code()), ": ", status.error_message());
-}
-
-std::optional<google::rpc::ErrorInfo> ErrorInfoOf(const grpc::Status& status) {
-  google::rpc::Status details;
-  if (status.error_details().empty() || !details.ParseFromString(status.error_details())) {
-    return std::nullopt;
-  }
-  for (const google::protobuf::Any& any : details.details()) {
-    google::rpc::ErrorInfo info;
-    if (any.Is<google::rpc::ErrorInfo>() && any.UnpackTo(&info)) return info;
-  }
-  return std::nullopt;
-}
-
-// A string field of a JSON object, "" when absent or null.
-std::string JsonString(const json& object, absl::string_view key) {
-  if (!object.is_object()) return "";
-  auto it = object.find(key);
-  return it != object.end() && it->is_string() ? it->get<std::string>() : "";
-}
-
-int64_t JsonInt(const json& object, absl::string_view key) {
-  if (!object.is_object()) return 0;
-  auto it = object.find(key);
-  return it != object.end() && it->is_number_integer() ? it->get<int64_t>() : 0;
-}
-
-const json& JsonObject(const json& object, absl::string_view key) {
-  static const json* const kNull = new json();
-  if (!object.is_object()) return *kNull;
-  auto it = object.find(key);
-  return it == object.end() ? *kNull : *it;
-}
 
 v1::FinishReason FinishReasonOf(absl::string_view text) {
   if (text == "stop") return v1::FINISH_REASON_STOP;
@@ -164,32 +81,6 @@ v1::CreateChatCompletionRequest UserRequest(std::string model, std::string text)
 v1::CreateChatCompletionRequest RequestFor(const Fixture& fixture) {
   std::string model = JsonString(fixture.request, "model");
   return UserRequest(model.empty() ? "gpt-4o-mini" : model, "Hello");
-}
-
-// The data payloads of an SSE byte stream, by the SSE rules (reference for the fixtures: the
-// gateway's parser is tested on its own; this only has to be right for well-formed streams).
-std::vector<std::string> SseDataPayloads(const std::vector<std::string>& writes) {
-  std::string text = absl::StrJoin(writes, "");
-  text = absl::StrReplaceAll(text, {{"\r\n", "\n"}});
-  text = absl::StrReplaceAll(text, {{"\r", "\n"}});
-  std::vector<std::string> payloads;
-  std::vector<std::string> data;
-  std::vector<absl::string_view> lines = absl::StrSplit(text, '\n');
-  lines.pop_back();  // after the last newline: an unterminated line is not dispatched
-  for (absl::string_view line : lines) {
-    if (line.empty()) {
-      if (!data.empty()) payloads.push_back(absl::StrJoin(data, "\n"));
-      data.clear();
-      continue;
-    }
-    if (line.front() == ':') continue;
-    size_t colon = line.find(':');
-    absl::string_view field = line.substr(0, colon);
-    absl::string_view value = colon == absl::string_view::npos ? "" : line.substr(colon + 1);
-    if (absl::StartsWith(value, " ")) value.remove_prefix(1);
-    if (field == "data") data.emplace_back(value);
-  }
-  return payloads;
 }
 
 // What a client should see for a stream fixture: one chunk per event before [DONE] or an
@@ -229,8 +120,6 @@ StreamResult ReadWholeStream(v1::ChatService::Stub& stub, grpc::ClientContext& c
   return result;
 }
 
-std::string SseEvent(const json& payload) { return absl::StrCat("data: ", payload.dump(), "\n\n"); }
-
 json ContentChunk(absl::string_view content, absl::string_view id = "chatcmpl-test") {
   return json{{"id", id},
               {"object", "chat.completion.chunk"},
@@ -251,109 +140,16 @@ json FinishChunk(absl::string_view reason = "stop", absl::string_view id = "chat
                                             {"finish_reason", reason}}})}};
 }
 
-const HeaderList& SseHeaders() {
-  static const auto* const kHeaders = new HeaderList{
-      {"Content-Type", "text/event-stream"}, {"Connection", "close"}};
-  return *kHeaders;
-}
-
-// What a handler observed about the gateway closing its upstream connection.
-struct CloseProbe {
-  absl::Notification done;
-  bool closed = false;
-  std::optional<absl::Time> closed_at;
-
-  void Record(Responder& responder, absl::Duration timeout) {
-    closed = responder.WaitForPeerClose(timeout);
-    closed_at = responder.peer_closed_at();
-    done.Notify();
-  }
-};
-
-std::vector<std::string> BaseFlags(std::string upstream_url) {
-  // A short drain keeps the teardown of each suite quick.
-  return {"--listen=127.0.0.1:0", "--admin_listen=127.0.0.1:0",
-          absl::StrCat("--upstream_url=", upstream_url), "--log_format=json",
-          "--drain_timeout=2s"};
-}
-
-std::string WriteKeyFile() {
-  std::string path = absl::StrCat(::testing::TempDir(), "/gengate_integration_key_", getpid());
-  std::ofstream file(path, std::ios::trunc);
-  // Written the way `echo "$KEY" > file` does, with the newline.
-  file << kApiKey << "\n";
-  return path;
-}
-
-// A TCP port on 127.0.0.1 that nobody listens on: bound, read, closed.
-int ClosedPort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address));
-  socklen_t length = sizeof(address);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
-  close(fd);
-  return ntohs(address.sin_port);
-}
-
-void ExpectNoKeyInStatus(const grpc::Status& status) {
-  EXPECT_THAT(status.error_message(), Not(HasSubstr(kApiKey)));
-  EXPECT_THAT(status.error_details(), Not(HasSubstr(kApiKey)));
-}
-
 // ---------------------------------------------------------------------------------------
 // One gengate process per fixture class, one upstream shared by its tests.
 
-class GengateTestBase : public ::testing::Test {
+class GengateTestBase : public GatewayTestBase {
  protected:
-  static void StartGengate(std::vector<std::string> extra_flags, EnvironmentList environment) {
-    upstream_ = std::make_unique<UpstreamServer>();
-    start_status_ = upstream_->Start();
-    if (!start_status_.ok()) return;
-    std::vector<std::string> flags = BaseFlags(upstream_->base_url() + "/openai");
-    flags.insert(flags.end(), extra_flags.begin(), extra_flags.end());
-    gengate_ = std::make_unique<GengateProcess>(GENGATE_BINARY, flags, std::move(environment));
-    start_status_ = gengate_->Start();
-  }
-
-  static void TearDownTestSuite() {
-    gengate_.reset();
-    upstream_.reset();
-  }
-
   void SetUp() override {
-    ASSERT_TRUE(start_status_.ok()) << start_status_;
-    upstream_->Reset();
+    ASSERT_NO_FATAL_FAILURE(GatewayTestBase::SetUp());
     stub_ = v1::ChatService::NewStub(gengate_->channel());
   }
 
-  void TearDown() override {
-    if (!start_status_.ok()) return;
-    for (const RecordedRequest& request : upstream_->unexpected_requests()) {
-      ADD_FAILURE() << "unexpected upstream call: " << request.method << " " << request.target;
-    }
-    for (const std::string& error : upstream_->protocol_errors()) {
-      ADD_FAILURE() << "malformed upstream request: " << error;
-    }
-    for (const std::string& line : gengate_->OutputLines()) {
-      EXPECT_THAT(line, Not(HasSubstr(kApiKey))) << "the API key leaked into the output";
-    }
-  }
-
-  // The gateway's log line for the call with this x-request-id.
-  static std::optional<json> CallLogLine(const std::string& request_id) {
-    return gengate_->WaitForJsonLine(
-        [&request_id](const json& line) {
-          return JsonString(line, "msg") == "call" && JsonString(line, "request_id") == request_id;
-        },
-        absl::Seconds(10));
-  }
-
-  static inline std::unique_ptr<UpstreamServer> upstream_;
-  static inline std::unique_ptr<GengateProcess> gengate_;
-  static inline absl::Status start_status_;
   std::unique_ptr<v1::ChatService::Stub> stub_;
 };
 
