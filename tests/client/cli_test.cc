@@ -431,9 +431,11 @@ TEST_F(CliTest, ReadmeShowsTheCppExampleVerbatimAndItsOutput) {
                           "stream: Echo: Hello there", "usage: 5 tokens"));
 }
 
-TEST_F(CliTest, ReadmeCliCommandsRunAndPrintWhatTheReadmeShows) {
-  const std::string section = Section(ReadFile(GENGATE_CLIENT_README), "### gengate-cli");
-  ASSERT_FALSE(section.empty()) << "no \"### gengate-cli\" section in client/README.md";
+// Runs every command of the section's sh blocks; returns how many ran.
+int RunReadmeCommands(const std::string& readme, const std::string& heading,
+                      const std::string& dir, const std::string& target) {
+  const std::string section = Section(ReadFile(readme), heading);
+  EXPECT_FALSE(section.empty()) << "no \"" << heading << "\" section in " << readme;
   const std::vector<ReadmeBlock> blocks = CodeBlocks(section);
   const std::string cli_dir = std::filesystem::path(GENGATE_CLI_BINARY).parent_path().string();
   int commands = 0;
@@ -446,9 +448,8 @@ TEST_F(CliTest, ReadmeCliCommandsRunAndPrintWhatTheReadmeShows) {
       if (absl::StartsWith(absl::StripLeadingAsciiWhitespace(command), "#")) continue;
       ++commands;
       CliResult result =
-          RunProcess("/bin/sh", {"-c", absl::StrCat("cd '", dir_, "' && ", command)},
-              {{"PATH", absl::StrCat(cli_dir, ":/usr/bin:/bin")},
-               {"GENGATE_TARGET", gengate_->listen_address()}});
+          RunProcess("/bin/sh", {"-c", absl::StrCat("cd '", dir, "' && ", command)},
+              {{"PATH", absl::StrCat(cli_dir, ":/usr/bin:/bin")}, {"GENGATE_TARGET", target}});
       EXPECT_EQ(result.exit_code, 0) << command << "\n" << result.output;
       for (const std::string& line : result.stdout_lines) absl::StrAppend(&printed, line, "\n");
     }
@@ -456,7 +457,21 @@ TEST_F(CliTest, ReadmeCliCommandsRunAndPrintWhatTheReadmeShows) {
       EXPECT_EQ(printed, blocks[i + 1].text) << "the README's output for:\n" << script;
     }
   }
-  EXPECT_GE(commands, 6) << "the README shows fewer gengate-cli commands than expected";
+  return commands;
+}
+
+TEST_F(CliTest, ReadmeCliCommandsRunAndPrintWhatTheReadmeShows) {
+  EXPECT_GE(RunReadmeCommands(GENGATE_CLIENT_README, "### gengate-cli", dir_,
+                              gengate_->listen_address()),
+            6)
+      << "client/README.md shows fewer gengate-cli commands than expected";
+}
+
+// The main README calls every RPC from gengate-cli (its API section).
+TEST_F(CliTest, MainReadmeCallsEveryRpcAndPrintsWhatItShows) {
+  EXPECT_EQ(RunReadmeCommands(GENGATE_MAIN_README, "### Every RPC from the shell", dir_,
+                              gengate_->listen_address()),
+            8);
 }
 
 }  // namespace
