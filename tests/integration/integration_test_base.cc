@@ -170,6 +170,25 @@ void ExpectNoKeyInStatus(const grpc::Status& status) {
   EXPECT_THAT(status.error_details(), Not(HasSubstr(kApiKey)));
 }
 
+std::optional<json> OnlyJsonPost(const std::vector<gengate::testing::RecordedRequest>& received,
+                                 absl::string_view path) {
+  if (received.size() != 1) {
+    ADD_FAILURE() << "the upstream received " << received.size() << " requests, not 1";
+    return std::nullopt;
+  }
+  const gengate::testing::RecordedRequest& request = received[0];
+  EXPECT_EQ(request.method, "POST");
+  EXPECT_EQ(request.path, path);
+  EXPECT_EQ(request.Header("authorization"), absl::StrCat("Bearer ", kApiKey));
+  EXPECT_THAT(request.Header("content-type"), ::testing::HasSubstr("application/json"));
+  json body = ParseJson(request.body);
+  if (!body.is_object()) {
+    ADD_FAILURE() << "the upstream body is not a JSON object: " << request.body;
+    return std::nullopt;
+  }
+  return body;
+}
+
 std::vector<std::string> BaseFlags(std::string upstream_url) {
   // A short drain keeps the teardown of each suite quick.
   return {"--listen=127.0.0.1:0", "--admin_listen=127.0.0.1:0",

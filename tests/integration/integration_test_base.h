@@ -81,6 +81,11 @@ struct CloseProbe {
 
 void ExpectNoKeyInStatus(const grpc::Status& status);
 
+// The only request the upstream received, checked to be a POST to `path` with the bearer key
+// and a JSON object body: that body, or nullopt (after a test failure) when it is not so.
+std::optional<json> OnlyJsonPost(const std::vector<gengate::testing::RecordedRequest>& received,
+                                 absl::string_view path);
+
 // ---------------------------------------------------------------------------------------
 // Processes.
 
