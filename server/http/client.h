@@ -56,6 +56,9 @@ struct ResponseHead {
 struct TransferResult {
   std::optional<status::TransportFailure> failure;
   std::string detail;  // human-readable, never contains request headers
+  // Other transfers are still running on the client's thread. A handler with heavy work to
+  // do on completion may hand it to another thread then, and do it in place when not.
+  bool client_busy = false;
 };
 
 class ResponseHandler {

@@ -441,6 +441,7 @@ void CurlClient::Finish(TransferId id, TransferResult result) {
   if (!result.failure.has_value() && !transfer->head_delivered) DeliverHead(*transfer);
   curl_multi_remove_handle(multi_, transfer->easy);
   ReturnEasy(transfer->easy);
+  result.client_busy = !transfers_.empty();
   if (transfer->mime != nullptr) curl_mime_free(transfer->mime);
   curl_slist_free_all(transfer->headers);
   transfer->handler->OnComplete(result);

@@ -368,6 +368,26 @@ TEST_F(CurlClientTest, AReusedHandleCarriesNothingOverFromTheLastTransfer) {
   }
 }
 
+TEST_F(CurlClientTest, SaysWhetherOtherTransfersStillRunAtCompletion) {
+  auto gate = server_.NewGate();
+  server_.Handle("/slow", [gate](const testing::RecordedRequest&, testing::Responder& out) {
+    gate->Wait(kWait);
+    out.Reply(200, {}, "slow");
+  });
+  server_.Handle("/fast", [](const testing::RecordedRequest&, testing::Responder& out) {
+    out.Reply(200, {}, "fast");
+  });
+  RecordingHandler slow, fast;
+  client_->Start(Post("/slow", "{}"), slow, ids_.emplace_back());
+  ASSERT_TRUE(server_.WaitForRequests(1, kWait));
+  client_->Start(Post("/fast", "{}"), fast, ids_.emplace_back());
+  ASSERT_TRUE(fast.WaitDone());
+  EXPECT_TRUE(fast.result().client_busy) << "the slow transfer was still running";
+  gate->Open();
+  ASSERT_TRUE(slow.WaitDone());
+  EXPECT_FALSE(slow.result().client_busy) << "nothing else was running";
+}
+
 TEST_F(CurlClientTest, DestructorCompletesRunningTransfers) {
   server_.Handle("/hang", [](const testing::RecordedRequest&, testing::Responder& out) {
     out.WaitForPeerClose(kWait);

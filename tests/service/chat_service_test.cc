@@ -241,6 +241,47 @@ class ChatServiceTest : public ::testing::Test {
   std::unique_ptr<v1::ChatService::Stub> stub_;
 };
 
+// With other transfers running on the loop the answer is concluded on a gRPC thread; the
+// caller must see the same answer, status and trailers either way.
+TEST_F(ChatServiceTest, UnaryAnswerConcludedOffTheLoopWhenItIsBusy) {
+  std::thread upstream([&] {
+    ASSERT_TRUE(client_.WaitForStarts(1));
+    http::TransferResult busy;
+    busy.client_busy = true;
+    client_.Answer(1, 200, "application/json",
+                   {R"({"id":"chatcmpl-9","object":"chat.completion","created":7,)",
+                    R"("model":"gpt-4o-mini","choices":[{"index":0,"message":{"role":)",
+                    R"("assistant","content":"Busy"},"finish_reason":"stop"}]})"},
+                   busy);
+  });
+  grpc::ClientContext context;
+  v1::ChatCompletion completion;
+  const grpc::Status status = stub_->CreateChatCompletion(&context, Hello(), &completion);
+  upstream.join();
+
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(completion.id(), "chatcmpl-9");
+  EXPECT_EQ(completion.choices(0).message().content(), "Busy");
+  const auto& trailers = context.GetServerTrailingMetadata();
+  auto upstream_id = trailers.find("x-upstream-request-id");
+  ASSERT_NE(upstream_id, trailers.end());
+  EXPECT_EQ(std::string(upstream_id->second.data(), upstream_id->second.size()), "upstream-7");
+}
+
+TEST_F(ChatServiceTest, UnaryFailureConcludedOffTheLoopWhenItIsBusy) {
+  std::thread upstream([&] {
+    ASSERT_TRUE(client_.WaitForStarts(1));
+    http::TransferResult reset{status::TransportFailure::kReset, "reset", /*client_busy=*/true};
+    client_.Answer(1, 200, "application/json", {R"({"id":)"}, reset);
+  });
+  grpc::ClientContext context;
+  v1::ChatCompletion completion;
+  const grpc::Status status = stub_->CreateChatCompletion(&context, Hello(), &completion);
+  upstream.join();
+
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE) << status.error_message();
+}
+
 TEST_F(ChatServiceTest, UnaryCallSendsTheRequestAndReturnsTheAnswer) {
   std::thread upstream([&] {
     ASSERT_TRUE(client_.WaitForStarts(1));
