@@ -468,6 +468,28 @@ TEST_F(ChatServiceTest, TransportFailureMidStreamIsMapped) {
   EXPECT_THAT(result.contents, ElementsAre("a"));
 }
 
+// A burst of events is written with gRPC's buffer hint on all but the last message; the
+// last must still go out at once, while the upstream stays open and sends nothing more.
+TEST_F(ChatServiceTest, EveryMessageOfABurstArrivesWhileTheUpstreamStaysOpen) {
+  grpc::ClientContext context;
+  context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
+  auto reader = stub_->StreamChatCompletion(&context, Hello());
+  ASSERT_TRUE(client_.WaitForStarts(1));
+  client_.Answer(1, 200, "text/event-stream",
+                 {absl::StrCat(Chunk("a"), Chunk("b"), Chunk("c"), Chunk("d"))}, {},
+                 /*stay_open=*/true);
+  std::vector<std::string> contents;
+  v1::ChatCompletionChunk chunk;
+  while (contents.size() < 4 && reader->Read(&chunk)) {
+    contents.push_back(chunk.choices(0).delta().content());
+  }
+  EXPECT_THAT(contents, ElementsAre("a", "b", "c", "d"));
+  context.TryCancel();
+  while (reader->Read(&chunk)) {
+  }
+  EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::CANCELLED);
+}
+
 TEST_F(ChatServiceTest, CallerCancelAbortsTheTransfer) {
   grpc::ClientContext context;
   auto reader = stub_->StreamChatCompletion(&context, Hello());
