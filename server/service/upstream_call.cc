@@ -53,13 +53,6 @@ std::string_view CodeName(grpc::StatusCode code) {
   return index >= 0 && index < 17 ? kNames[index] : "UNKNOWN";
 }
 
-// The UNAVAILABLE reasons of calls whose request the upstream cannot have received: safe for
-// a client to retry elsewhere. (A reset may come after the upstream started working.)
-bool NeverReachedTheUpstream(std::string_view reason) {
-  return reason == "upstream_unreachable" || reason == "upstream_dns_failed" ||
-         reason == "upstream_tls_failed" || reason == "shutting_down";
-}
-
 }  // namespace
 
 UpstreamSettings UpstreamSettings::FromConfig(const config::Config& config) {
@@ -206,7 +199,7 @@ void CallContext::Complete(const grpc::Status& status, grpc::CallbackServerConte
   completed_ = true;
   const std::optional<google::rpc::ErrorInfo> info = ErrorInfoOf(status);
   PlaceRequestId(status.error_code() == grpc::StatusCode::UNAVAILABLE && info.has_value() &&
-                 NeverReachedTheUpstream(info->reason()));
+                 status::NeverReachedUpstream(info->reason()));
   if (upstream_.request_id.empty() && info.has_value()) {
     auto it = info->metadata().find("upstream_request_id");
     if (it != info->metadata().end()) upstream_.request_id = it->second;

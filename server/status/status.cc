@@ -293,6 +293,21 @@ grpc::Status MapUpstreamError(const UpstreamAnswer& answer, const UpstreamContex
   return MakeStatus(code, Clean(message, context, kMaxStatusMessageBytes), info, retry_delay);
 }
 
+namespace {
+
+// The reasons of failures whose request cannot have reached the upstream.
+constexpr std::string_view kUnreachableReason = "upstream_unreachable";
+constexpr std::string_view kDnsFailedReason = "upstream_dns_failed";
+constexpr std::string_view kTlsFailedReason = "upstream_tls_failed";
+constexpr std::string_view kShuttingDownReason = "shutting_down";
+
+}  // namespace
+
+bool NeverReachedUpstream(std::string_view reason) {
+  return reason == kUnreachableReason || reason == kDnsFailedReason ||
+         reason == kTlsFailedReason || reason == kShuttingDownReason;
+}
+
 grpc::Status MapTransportFailure(TransportFailure failure, std::string_view detail,
                                  const UpstreamContext& context) {
   grpc::StatusCode code = grpc::StatusCode::INTERNAL;
@@ -302,17 +317,17 @@ grpc::Status MapTransportFailure(TransportFailure failure, std::string_view deta
   switch (failure) {
     case TransportFailure::kConnect:
       code = grpc::StatusCode::UNAVAILABLE;
-      reason = "upstream_unreachable";
+      reason = kUnreachableReason;
       message = absl::StrCat("could not connect to ", upstream);
       break;
     case TransportFailure::kResolve:
       code = grpc::StatusCode::UNAVAILABLE;
-      reason = "upstream_dns_failed";
+      reason = kDnsFailedReason;
       message = absl::StrCat("could not resolve the host of ", upstream);
       break;
     case TransportFailure::kTls:
       code = grpc::StatusCode::UNAVAILABLE;
-      reason = "upstream_tls_failed";
+      reason = kTlsFailedReason;
       message = absl::StrCat("TLS with ", upstream, " failed");
       break;
     case TransportFailure::kReset:
@@ -342,7 +357,7 @@ grpc::Status MapTransportFailure(TransportFailure failure, std::string_view deta
       break;
     case TransportFailure::kShuttingDown:
       code = grpc::StatusCode::UNAVAILABLE;
-      reason = "shutting_down";
+      reason = kShuttingDownReason;
       message = "gengate is shutting down";
       break;
     case TransportFailure::kInternal:

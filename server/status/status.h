@@ -71,6 +71,11 @@ grpc::Status MapUpstreamError(const UpstreamAnswer& answer, const UpstreamContex
 grpc::Status MapTransportFailure(TransportFailure failure, std::string_view detail,
                                  const UpstreamContext& context);
 
+// True for the ErrorInfo reasons MapTransportFailure gives when the request cannot have
+// reached the upstream (connect, DNS or TLS failure, gengate shutting down): a client may
+// send such a call again, elsewhere, without the upstream doing the work twice.
+bool NeverReachedUpstream(std::string_view reason);
+
 // A 2xx answer (or a stream event) that could not be parsed: INTERNAL.
 grpc::Status MalformedUpstream(std::string_view what, const UpstreamContext& context);
 

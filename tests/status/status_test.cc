@@ -228,6 +228,25 @@ INSTANTIATE_TEST_SUITE_P(
                       "gateway_internal_error"}),
     [](const auto& info) { return info.param.reason; });
 
+// Only failures before the request can have left gengate may be sent again by a client.
+TEST(MapTransportFailureTest, NamesTheFailuresWhoseRequestNeverReachedTheUpstream) {
+  const std::set<TransportFailure> never_sent = {TransportFailure::kConnect,
+                                                 TransportFailure::kResolve,
+                                                 TransportFailure::kTls,
+                                                 TransportFailure::kShuttingDown};
+  for (TransportFailure failure :
+       {TransportFailure::kConnect, TransportFailure::kResolve, TransportFailure::kTls,
+        TransportFailure::kReset, TransportFailure::kTimeout, TransportFailure::kIdleTimeout,
+        TransportFailure::kCancelled, TransportFailure::kBufferOverflow,
+        TransportFailure::kShuttingDown, TransportFailure::kInternal}) {
+    const Details details = Decode(MapTransportFailure(failure, "", HostOnly()));
+    ASSERT_TRUE(details.error_info.has_value());
+    EXPECT_EQ(NeverReachedUpstream(details.error_info->reason()), never_sent.contains(failure))
+        << details.error_info->reason();
+  }
+  EXPECT_FALSE(NeverReachedUpstream("rate_limit_exceeded"));
+}
+
 TEST(MapTransportFailureTest, OmitsDetailSeparatorWhenDetailIsEmpty) {
   const grpc::Status status = MapTransportFailure(TransportFailure::kConnect, "", HostOnly());
   EXPECT_EQ(status.error_message(), "could not connect to upstream api.acedata.cloud");
