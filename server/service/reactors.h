@@ -59,7 +59,7 @@ class UnaryUpstreamReactor final : public grpc::ServerUnaryReactor,
                        std::string_view method, std::string model, std::string_view path,
                        absl::StatusOr<UpstreamBody> body, Response* response, Parse parse,
                        Usage usage)
-      : env_(env), context_(context), call_(env, *context, method), response_(response),
+      : env_(env), call_(env, *context, method), response_(response),
         parse_(parse), usage_(usage) {
     call_.set_model(std::move(model));
     if (!body.ok()) {
@@ -161,12 +161,11 @@ class UnaryUpstreamReactor final : public grpc::ServerUnaryReactor,
   }
 
   void Complete(const grpc::Status& status) {
-    call_.Complete(status, *context_);
+    call_.Complete(status);
     Finish(status);
   }
 
   const ServiceEnv& env_;
-  grpc::CallbackServerContext* context_;
   CallContext call_;
   Response* response_;
   Parse parse_;
@@ -216,7 +215,7 @@ class StreamUpstreamReactor final : public grpc::ServerWriteReactor<Message>,
                         std::string_view method, std::string model, std::string_view path,
                         absl::StatusOr<UpstreamBody> body,
                         std::unique_ptr<StreamDecoder<Message>> decoder)
-      : env_(env), context_(context), call_(env, *context, method),
+      : env_(env), call_(env, *context, method),
         decoder_(std::move(decoder)) {
     call_.set_model(std::move(model));
     if (!body.ok()) {
@@ -456,12 +455,11 @@ class StreamUpstreamReactor final : public grpc::ServerWriteReactor<Message>,
   }
 
   void DoFinish() {
-    call_.Complete(final_status_, *context_);
+    call_.Complete(final_status_);
     this->Finish(final_status_);
   }
 
   const ServiceEnv& env_;
-  grpc::CallbackServerContext* context_;
   CallContext call_;
   std::unique_ptr<StreamDecoder<Message>> decoder_;
   http::TransferId transfer_ = 0;

@@ -194,7 +194,7 @@ void CallContext::OnSlowReader() {
   if (metrics_ != nullptr) metrics_->SlowReaderAborted(*method_metrics_);
 }
 
-void CallContext::Complete(const grpc::Status& status, grpc::CallbackServerContext& context) {
+void CallContext::Complete(const grpc::Status& status) {
   const absl::Duration latency = absl::Now() - start_;
   completed_ = true;
   const std::optional<google::rpc::ErrorInfo> info = ErrorInfoOf(status);
@@ -205,7 +205,7 @@ void CallContext::Complete(const grpc::Status& status, grpc::CallbackServerConte
     if (it != info->metadata().end()) upstream_.request_id = it->second;
   }
   if (!upstream_.request_id.empty()) {
-    context.AddTrailingMetadata("x-upstream-request-id", upstream_.request_id);
+    context_.AddTrailingMetadata("x-upstream-request-id", upstream_.request_id);
   }
   // Token counts are whatever usage the upstream reported, also for a stream cut short.
   const std::int64_t input_tokens = usage_.input.load();

@@ -97,7 +97,7 @@ class CallContext {
   // the upstream (unreachable, DNS, TLS, shutting down) gets x-request-id in its trailers
   // instead of its initial metadata: the answer is then Trailers-Only, which a gRPC client's
   // retry policy may retry on another connection or pod. Any other answer is final.
-  void Complete(const grpc::Status& status, grpc::CallbackServerContext& context);
+  void Complete(const grpc::Status& status);
 
   // The body about to be sent upstream: its size is logged as payload_bytes, and with
   // --log_payloads the JSON itself (cut to kMaxLoggedPayloadBytes; form uploads by part name
