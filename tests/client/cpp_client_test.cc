@@ -7,8 +7,6 @@
 
 #include <atomic>
 #include <cmath>
-#include <cstdlib>
-#include <fstream>
 #include <memory>
 #include <optional>
 #include <sstream>
@@ -29,6 +27,7 @@
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "testing/gengate_process.h"
+#include "testing/test_certificates.h"
 #include "testing/upstream_server.h"
 
 namespace gengate {
@@ -605,37 +604,21 @@ TEST(CppClientDeadlineTest, CallDeadlineExpiresWhileTheUpstreamStalls) {
 }
 
 // ---------------------------------------------------------------------------------------
-// TLS and mTLS, with certificates made by the openssl CLI (as tests/operate does).
+// TLS and mTLS, with certificates made by the openssl CLI (testing/test_certificates.h).
 
 class CppClientTlsTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     dir_ = absl::StrCat(::testing::TempDir(), "/gengate_cpp_client_tls_", getpid());
-    const std::string script = absl::StrCat(
-        "set -e\n", "mkdir -p '", dir_, "'\n", "cd '", dir_, "'\n",
-        "printf 'subjectAltName=DNS:localhost\\n' > server.ext\n",
-        "printf 'extendedKeyUsage=clientAuth\\n' > client.ext\n",
-        "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \\\n",
-        "  -keyout ca.key -out ca.pem -days 2 -subj /CN=ca\n",
-        "sign() {\n",
-        "  openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \\\n",
-        "    -keyout $1.key -out $1.csr -subj /CN=$1\n",
-        "  openssl x509 -req -in $1.csr -CA ca.pem -CAkey ca.key -CAcreateserial \\\n",
-        "    -out $1.pem -days 2 -extfile $2\n",
-        "}\n",
-        "sign server server.ext\n", "sign client client.ext\n");
-    const std::string script_path = dir_ + ".sh";
-    std::ofstream(script_path, std::ios::trunc) << script;
-    const std::string command = absl::StrCat("sh '", script_path, "' >'", dir_, ".log' 2>&1");
-    certificates_made_ = std::system(command.c_str()) == 0;
+    certificates_ = gengate::testing::MakeTestCertificates(dir_);
   }
 
-  void SetUp() override { ASSERT_TRUE(certificates_made_) << "see " << dir_ << ".log"; }
+  void SetUp() override { ASSERT_TRUE(certificates_.ok()) << certificates_; }
 
   static std::string Path(const std::string& name) { return absl::StrCat(dir_, "/", name); }
 
   static inline std::string dir_;
-  static inline bool certificates_made_ = false;
+  static inline absl::Status certificates_;
 };
 
 TEST_F(CppClientTlsTest, MtlsNeedsTheClientCertificate) {

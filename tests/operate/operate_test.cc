@@ -5,7 +5,6 @@
 #include <signal.h>
 #include <unistd.h>
 
-#include <cstdlib>
 #include <fstream>
 #include <map>
 #include <ostream>
@@ -32,6 +31,7 @@
 #include "gtest/gtest.h"
 #include "httplib.h"
 #include "testing/gengate_process.h"
+#include "testing/test_certificates.h"
 #include "testing/upstream_server.h"
 
 namespace gengate::operate {
@@ -782,35 +782,10 @@ class OperateTlsTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     dir_ = absl::StrCat(::testing::TempDir(), "/gengate_operate_tls_", getpid());
-    // Written to a file and run with sh, so that no outer shell expands its variables.
-    const std::string script = absl::StrCat(
-        "set -e\n", "mkdir -p '", dir_, "'\n", "cd '", dir_, "'\n",
-        "printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\\n' > server.ext\n",
-        "printf 'extendedKeyUsage=clientAuth\\n' > client.ext\n",
-        // Two CAs: ours, and another one whose client certificates must be refused.
-        "for ca in ca other_ca; do\n",
-        "  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \\\n",
-        "    -keyout $ca.key -out $ca.pem -days 2 -subj /CN=$ca\n",
-        "done\n",
-        "sign() {\n",
-        "  openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \\\n",
-        "    -keyout $1.key -out $1.csr -subj /CN=$1\n",
-        "  openssl x509 -req -in $1.csr -CA $2.pem -CAkey $2.key -CAcreateserial \\\n",
-        "    -out $1.pem -days 2 -extfile $3\n",
-        "}\n",
-        "sign server ca server.ext\n", "sign client ca client.ext\n",
-        "sign stranger other_ca client.ext\n", "printf 'not a key\\n' > garbage.pem\n");
-    const std::string script_path = dir_ + ".sh";
-    std::ofstream(script_path, std::ios::trunc) << script;
-    const std::string command = absl::StrCat("sh '", script_path, "' >'", dir_, ".log' 2>&1");
-    certificates_made_ = std::system(command.c_str()) == 0;
-    if (!certificates_made_) certificate_log_ = ReadFile(dir_ + ".log");
+    certificates_ = gengate::testing::MakeTestCertificates(dir_);
   }
 
-  void SetUp() override {
-    ASSERT_TRUE(certificates_made_) << "openssl could not make the test certificates:\n"
-                                    << certificate_log_;
-  }
+  void SetUp() override { ASSERT_TRUE(certificates_.ok()) << certificates_; }
 
   static std::string Path(const std::string& name) { return absl::StrCat(dir_, "/", name); }
   static std::string Pem(const std::string& name) { return ReadFile(Path(name)); }
@@ -842,8 +817,7 @@ class OperateTlsTest : public ::testing::Test {
   }
 
   static inline std::string dir_;
-  static inline bool certificates_made_ = false;
-  static inline std::string certificate_log_;
+  static inline absl::Status certificates_;
 };
 
 TEST_F(OperateTlsTest, TlsListenerServesAVerifyingClient) {
