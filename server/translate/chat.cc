@@ -12,6 +12,7 @@
 #include "base/status_macros.h"
 #include "nlohmann/json.hpp"
 #include "translate/common.h"
+#include "translate/dom_reader.h"
 #include "translate/struct_json.h"
 
 namespace gengate::translate {
@@ -240,37 +241,36 @@ json WebSearchOptionsToJson(const v1::WebSearchOptions& options) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Upstream JSON → proto. Tolerant: a member of the wrong type counts as absent.
+// Upstream JSON → proto, read with simdjson's DOM (dom_reader.h): every unary answer and every
+// stream chunk passes here. Tolerant: a member of the wrong type counts as absent.
 
-std::int32_t Int32Member(const json& object, const char* key) {
-  return ClampToInt32(IntegerMember(object, key).value_or(0));
+using dom::Element;
+
+std::int32_t Int32Member(Element object, std::string_view key) {
+  return ClampToInt32(dom::IntegerMember(object, key).value_or(0));
 }
 
-double DoubleMember(const json& object, const char* key) {
-  const json* value = Member(object, key);
-  return value != nullptr && value->is_number() ? value->get<double>() : 0.0;
-}
+// Protobuf's string setters take std::string, not std::string_view.
+std::string Text(std::string_view text) { return std::string(text); }
 
-void ParseTokenLogprobs(const json& array,
+void ParseTokenLogprobs(dom::Array array,
                         google::protobuf::RepeatedPtrField<v1::TokenLogprob>& out) {
   out.Reserve(static_cast<int>(array.size()));
-  for (const json& entry : array) {
+  for (Element entry : array) {
     if (!entry.is_object()) continue;
     v1::TokenLogprob& token = *out.Add();
-    if (const std::string* text = StringMember(entry, "token")) token.set_token(*text);
-    token.set_logprob(DoubleMember(entry, "logprob"));
-    if (std::optional<std::string> bytes = BytesMember(entry, "bytes")) {
+    if (auto text = dom::StringMember(entry, "token")) token.set_token(Text(*text));
+    token.set_logprob(dom::DoubleMember(entry, "logprob"));
+    if (std::optional<std::string> bytes = dom::BytesMember(entry, "bytes")) {
       token.set_bytes(*std::move(bytes));
     }
-    if (const json* top = ArrayMember(entry, "top_logprobs")) {
-      for (const json& alternative : *top) {
+    if (auto top = dom::ArrayMember(entry, "top_logprobs")) {
+      for (Element alternative : *top) {
         if (!alternative.is_object()) continue;
         v1::TopLogprob& top_token = *token.add_top_logprobs();
-        if (const std::string* text = StringMember(alternative, "token")) {
-          top_token.set_token(*text);
-        }
-        top_token.set_logprob(DoubleMember(alternative, "logprob"));
-        if (std::optional<std::string> bytes = BytesMember(alternative, "bytes")) {
+        if (auto text = dom::StringMember(alternative, "token")) top_token.set_token(Text(*text));
+        top_token.set_logprob(dom::DoubleMember(alternative, "logprob"));
+        if (std::optional<std::string> bytes = dom::BytesMember(alternative, "bytes")) {
           top_token.set_bytes(*std::move(bytes));
         }
       }
@@ -278,25 +278,25 @@ void ParseTokenLogprobs(const json& array,
   }
 }
 
-void ParseLogprobs(const json& object, v1::ChatLogprobs& out) {
-  if (const json* content = ArrayMember(object, "content")) {
+void ParseLogprobs(Element object, v1::ChatLogprobs& out) {
+  if (auto content = dom::ArrayMember(object, "content")) {
     ParseTokenLogprobs(*content, *out.mutable_content());
   }
-  if (const json* refusal = ArrayMember(object, "refusal")) {
+  if (auto refusal = dom::ArrayMember(object, "refusal")) {
     ParseTokenLogprobs(*refusal, *out.mutable_refusal());
   }
 }
 
-void ParseUsage(const json& object, v1::CompletionUsage& out) {
+void ParseUsage(Element object, v1::CompletionUsage& out) {
   out.set_prompt_tokens(Int32Member(object, "prompt_tokens"));
   out.set_completion_tokens(Int32Member(object, "completion_tokens"));
   out.set_total_tokens(Int32Member(object, "total_tokens"));
-  if (const json* prompt = ObjectMember(object, "prompt_tokens_details")) {
+  if (auto prompt = dom::ObjectMember(object, "prompt_tokens_details")) {
     v1::PromptTokensDetails& details = *out.mutable_prompt_tokens_details();
     details.set_cached_tokens(Int32Member(*prompt, "cached_tokens"));
     details.set_audio_tokens(Int32Member(*prompt, "audio_tokens"));
   }
-  if (const json* completion = ObjectMember(object, "completion_tokens_details")) {
+  if (auto completion = dom::ObjectMember(object, "completion_tokens_details")) {
     v1::CompletionTokensDetails& details = *out.mutable_completion_tokens_details();
     details.set_reasoning_tokens(Int32Member(*completion, "reasoning_tokens"));
     details.set_audio_tokens(Int32Member(*completion, "audio_tokens"));
@@ -307,121 +307,108 @@ void ParseUsage(const json& object, v1::CompletionUsage& out) {
 
 // Sets both the enum and the raw string; the raw string keeps values the enum lacks.
 template <typename Choice>
-void ParseFinishReason(const json& choice, Choice& out) {
-  if (const std::string* reason = StringMember(choice, "finish_reason")) {
+void ParseFinishReason(Element choice, Choice& out) {
+  if (auto reason = dom::StringMember(choice, "finish_reason")) {
     out.set_finish_reason(FinishReasonFromName(*reason));
-    out.set_raw_finish_reason(*reason);
+    out.set_raw_finish_reason(Text(*reason));
   }
 }
 
-// The arguments are JSON text; a compat server that sends them as an object gets them re-dumped.
-std::string ArgumentsText(const json& function) {
-  const json* arguments = Member(function, "arguments");
-  if (arguments == nullptr) return "";
-  if (arguments->is_string()) return arguments->get_ref<const std::string&>();
-  return arguments->dump();
-}
-
-void ParseContentArray(const json& parts, v1::ChatMessage& out) {
-  for (const json& part : parts) {
-    if (!part.is_object()) continue;
-    const std::string* type = StringMember(part, "type");
-    if (type == nullptr) continue;
+void ParseContentArray(dom::Array parts, v1::ChatMessage& out) {
+  for (Element part : parts) {
+    const std::optional<std::string_view> type = dom::StringMember(part, "type");
+    if (!type.has_value()) continue;
     if (*type == "text" || *type == "output_text") {
-      if (const std::string* text = StringMember(part, "text")) out.add_parts()->set_text(*text);
+      if (auto text = dom::StringMember(part, "text")) out.add_parts()->set_text(Text(*text));
     } else if (*type == "refusal") {
-      if (const std::string* text = StringMember(part, "refusal")) {
-        out.add_parts()->set_refusal(*text);
+      if (auto text = dom::StringMember(part, "refusal")) {
+        out.add_parts()->set_refusal(Text(*text));
       }
     } else if (*type == "image_url") {
-      if (const json* image = ObjectMember(part, "image_url")) {
-        if (const std::string* url = StringMember(*image, "url")) {
-          out.add_parts()->mutable_image_url()->set_url(*url);
+      if (auto image = dom::ObjectMember(part, "image_url")) {
+        if (auto url = dom::StringMember(*image, "url")) {
+          out.add_parts()->mutable_image_url()->set_url(Text(*url));
         }
       }
     }
   }
 }
 
-void ParseMessage(const json& message, v1::ChatMessage& out) {
-  const std::string* role = StringMember(message, "role");
-  out.set_role(role != nullptr ? RoleFromName(*role) : v1::ROLE_ASSISTANT);
-  if (const json* content = Member(message, "content")) {
-    if (content->is_string()) {
-      out.set_content(content->get_ref<const std::string&>());
-    } else if (content->is_array()) {
-      ParseContentArray(*content, out);
+// DeepSeek and vLLM say `reasoning_content`; some newer servers say `reasoning`.
+std::optional<std::string_view> ReasoningMember(Element object) {
+  if (auto reasoning = dom::StringMember(object, "reasoning_content")) return reasoning;
+  return dom::StringMember(object, "reasoning");
+}
+
+void ParseMessage(Element message, v1::ChatMessage& out) {
+  const std::optional<std::string_view> role = dom::StringMember(message, "role");
+  out.set_role(role.has_value() ? RoleFromName(*role) : v1::ROLE_ASSISTANT);
+  if (auto content = dom::Member(message, "content")) {
+    std::string_view text;
+    dom::Array parts;
+    if (content->get_string().get(text) == simdjson::SUCCESS) {
+      out.set_content(Text(text));
+    } else if (content->get_array().get(parts) == simdjson::SUCCESS) {
+      ParseContentArray(parts, out);
     }
   }
-  if (const std::string* refusal = StringMember(message, "refusal")) out.set_refusal(*refusal);
-  if (const json* calls = ArrayMember(message, "tool_calls")) {
-    for (const json& call : *calls) {
+  if (auto refusal = dom::StringMember(message, "refusal")) out.set_refusal(Text(*refusal));
+  if (auto calls = dom::ArrayMember(message, "tool_calls")) {
+    for (Element call : *calls) {
       if (!call.is_object()) continue;
       v1::ToolCall& tool_call = *out.add_tool_calls();
-      if (const std::string* id = StringMember(call, "id")) tool_call.set_id(*id);
-      if (const std::string* type = StringMember(call, "type")) tool_call.set_type(*type);
-      if (const json* function = ObjectMember(call, "function")) {
-        if (const std::string* name = StringMember(*function, "name")) {
-          tool_call.mutable_function()->set_name(*name);
+      if (auto id = dom::StringMember(call, "id")) tool_call.set_id(Text(*id));
+      if (auto type = dom::StringMember(call, "type")) tool_call.set_type(Text(*type));
+      if (auto function = dom::ObjectMember(call, "function")) {
+        if (auto name = dom::StringMember(*function, "name")) {
+          tool_call.mutable_function()->set_name(Text(*name));
         }
-        tool_call.mutable_function()->set_arguments(ArgumentsText(*function));
+        // The arguments are JSON text; a compat server that sends an object gets it re-written.
+        std::optional<Element> arguments = dom::Member(*function, "arguments");
+        tool_call.mutable_function()->set_arguments(
+            arguments.has_value() ? dom::TextOrJson(*arguments) : std::string());
       }
     }
   }
-  if (const json* annotations = ArrayMember(message, "annotations")) {
-    for (const json& annotation : *annotations) {
+  if (auto annotations = dom::ArrayMember(message, "annotations")) {
+    for (Element annotation : *annotations) {
       if (!annotation.is_object()) continue;
       v1::Annotation& out_annotation = *out.add_annotations();
-      if (const std::string* type = StringMember(annotation, "type")) {
-        out_annotation.set_type(*type);
-      }
-      if (const json* citation = ObjectMember(annotation, "url_citation")) {
+      if (auto type = dom::StringMember(annotation, "type")) out_annotation.set_type(Text(*type));
+      if (auto citation = dom::ObjectMember(annotation, "url_citation")) {
         v1::UrlCitation& url_citation = *out_annotation.mutable_url_citation();
         url_citation.set_start_index(Int32Member(*citation, "start_index"));
         url_citation.set_end_index(Int32Member(*citation, "end_index"));
-        if (const std::string* url = StringMember(*citation, "url")) url_citation.set_url(*url);
-        if (const std::string* title = StringMember(*citation, "title")) {
-          url_citation.set_title(*title);
+        if (auto url = dom::StringMember(*citation, "url")) url_citation.set_url(Text(*url));
+        if (auto title = dom::StringMember(*citation, "title")) {
+          url_citation.set_title(Text(*title));
         }
       }
     }
   }
-  // DeepSeek and vLLM say `reasoning_content`; some newer servers say `reasoning`.
-  if (const std::string* reasoning = StringMember(message, "reasoning_content")) {
-    out.set_reasoning_content(*reasoning);
-  } else if (const std::string* reasoning_alias = StringMember(message, "reasoning")) {
-    out.set_reasoning_content(*reasoning_alias);
-  }
+  if (auto reasoning = ReasoningMember(message)) out.set_reasoning_content(Text(*reasoning));
 }
 
-void ParseDelta(const json& delta, v1::ChatCompletionDelta& out) {
-  if (const std::string* role = StringMember(delta, "role")) out.set_role(RoleFromName(*role));
-  if (const std::string* content = StringMember(delta, "content")) out.set_content(*content);
-  if (const std::string* refusal = StringMember(delta, "refusal")) out.set_refusal(*refusal);
-  if (const std::string* reasoning = StringMember(delta, "reasoning_content")) {
-    out.set_reasoning_content(*reasoning);
-  } else if (const std::string* reasoning_alias = StringMember(delta, "reasoning")) {
-    out.set_reasoning_content(*reasoning_alias);
-  }
-  if (const json* calls = ArrayMember(delta, "tool_calls")) {
+void ParseDelta(Element delta, v1::ChatCompletionDelta& out) {
+  if (auto role = dom::StringMember(delta, "role")) out.set_role(RoleFromName(*role));
+  if (auto content = dom::StringMember(delta, "content")) out.set_content(Text(*content));
+  if (auto refusal = dom::StringMember(delta, "refusal")) out.set_refusal(Text(*refusal));
+  if (auto reasoning = ReasoningMember(delta)) out.set_reasoning_content(Text(*reasoning));
+  if (auto calls = dom::ArrayMember(delta, "tool_calls")) {
     int position = 0;
-    for (const json& call : *calls) {
+    for (Element call : *calls) {
       if (!call.is_object()) continue;
       v1::ToolCallDelta& call_delta = *out.add_tool_calls();
       // OpenAI always sends `index`; fall back to the position for servers that do not.
-      call_delta.set_index(ClampToInt32(IntegerMember(call, "index").value_or(position)));
+      call_delta.set_index(ClampToInt32(dom::IntegerMember(call, "index").value_or(position)));
       ++position;
-      if (const std::string* id = StringMember(call, "id")) call_delta.set_id(*id);
-      if (const std::string* type = StringMember(call, "type")) call_delta.set_type(*type);
-      if (const json* function = ObjectMember(call, "function")) {
+      if (auto id = dom::StringMember(call, "id")) call_delta.set_id(Text(*id));
+      if (auto type = dom::StringMember(call, "type")) call_delta.set_type(Text(*type));
+      if (auto function = dom::ObjectMember(call, "function")) {
         v1::FunctionCallDelta& function_delta = *call_delta.mutable_function();
-        if (const std::string* name = StringMember(*function, "name")) {
-          function_delta.set_name(*name);
-        }
-        if (const json* arguments = Member(*function, "arguments")) {
-          function_delta.set_arguments(arguments->is_string()
-                                           ? arguments->get_ref<const std::string&>()
-                                           : arguments->dump());
+        if (auto name = dom::StringMember(*function, "name")) function_delta.set_name(Text(*name));
+        if (auto arguments = dom::Member(*function, "arguments")) {
+          function_delta.set_arguments(dom::TextOrJson(*arguments));
         }
       }
     }
@@ -430,15 +417,15 @@ void ParseDelta(const json& delta, v1::ChatCompletionDelta& out) {
 
 // Fields shared by `chat.completion` and `chat.completion.chunk`.
 template <typename Completion>
-void ParseCompletionHeader(const json& object, Completion& out) {
-  if (const std::string* id = StringMember(object, "id")) out.set_id(*id);
-  out.set_created(IntegerMember(object, "created").value_or(0));
-  if (const std::string* model = StringMember(object, "model")) out.set_model(*model);
-  if (const json* usage = ObjectMember(object, "usage")) ParseUsage(*usage, *out.mutable_usage());
-  if (const std::string* fingerprint = StringMember(object, "system_fingerprint")) {
-    out.set_system_fingerprint(*fingerprint);
+void ParseCompletionHeader(Element object, Completion& out) {
+  if (auto id = dom::StringMember(object, "id")) out.set_id(Text(*id));
+  out.set_created(dom::IntegerMember(object, "created").value_or(0));
+  if (auto model = dom::StringMember(object, "model")) out.set_model(Text(*model));
+  if (auto usage = dom::ObjectMember(object, "usage")) ParseUsage(*usage, *out.mutable_usage());
+  if (auto fingerprint = dom::StringMember(object, "system_fingerprint")) {
+    out.set_system_fingerprint(Text(*fingerprint));
   }
-  if (const std::string* tier = StringMember(object, "service_tier")) out.set_service_tier(*tier);
+  if (auto tier = dom::StringMember(object, "service_tier")) out.set_service_tier(Text(*tier));
 }
 
 }  // namespace
@@ -558,34 +545,34 @@ absl::StatusOr<std::string> ChatRequestToUpstreamJson(
 }
 
 absl::StatusOr<v1::ChatCompletion> ChatCompletionFromUpstreamJson(std::string_view body) {
-  const json parsed = ParseJson(body);
-  if (parsed.is_discarded()) {
+  const dom::Document parsed(body);
+  if (!parsed.ok()) {
     return absl::InternalError(
         absl::StrCat("upstream chat completion is not valid JSON (", body.size(), " bytes)"));
   }
-  if (!parsed.is_object()) {
+  if (!parsed.root().is_object()) {
     return absl::InternalError("upstream chat completion is not a JSON object");
   }
-  const json* choices = ArrayMember(parsed, "choices");
-  if (choices == nullptr) {
+  const std::optional<dom::Array> choices = dom::ArrayMember(parsed.root(), "choices");
+  if (!choices.has_value()) {
     return absl::InternalError("upstream chat completion has no choices array");
   }
 
   // `object` is not checked: Ace's gpt-4o-image labels unary answers "chat.completion.chunk".
   v1::ChatCompletion completion;
-  ParseCompletionHeader(parsed, completion);
+  ParseCompletionHeader(parsed.root(), completion);
   completion.mutable_choices()->Reserve(static_cast<int>(choices->size()));
-  for (const json& choice : *choices) {
+  for (Element choice : *choices) {
     if (!choice.is_object()) continue;
     v1::ChatCompletionChoice& out = *completion.add_choices();
     out.set_index(Int32Member(choice, "index"));
-    if (const json* message = ObjectMember(choice, "message")) {
+    if (auto message = dom::ObjectMember(choice, "message")) {
       ParseMessage(*message, *out.mutable_message());
     } else {
       out.mutable_message()->set_role(v1::ROLE_ASSISTANT);
     }
     ParseFinishReason(choice, out);
-    if (const json* logprobs = ObjectMember(choice, "logprobs")) {
+    if (auto logprobs = dom::ObjectMember(choice, "logprobs")) {
       ParseLogprobs(*logprobs, *out.mutable_logprobs());
     }
   }
@@ -604,28 +591,28 @@ absl::StatusOr<ChatStreamEventKind> ParseChatStreamData(std::string_view data,
   const std::string_view trimmed = TrimAsciiWhitespace(data);
   if (trimmed == "[DONE]") return ChatStreamEventKind::kDone;
 
-  const json parsed = ParseJson(trimmed);
-  if (parsed.is_discarded()) {
+  const dom::Document parsed(trimmed);
+  if (!parsed.ok()) {
     return absl::InternalError(
         absl::StrCat("upstream chat stream event is not valid JSON (", data.size(), " bytes)"));
   }
-  if (!parsed.is_object()) {
+  if (!parsed.root().is_object()) {
     return absl::InternalError("upstream chat stream event is not a JSON object");
   }
-  if (Member(parsed, "error") != nullptr) return ChatStreamEventKind::kError;
+  if (dom::Member(parsed.root(), "error").has_value()) return ChatStreamEventKind::kError;
 
   chunk.Clear();
-  ParseCompletionHeader(parsed, chunk);
-  if (const json* choices = ArrayMember(parsed, "choices")) {
-    for (const json& choice : *choices) {
+  ParseCompletionHeader(parsed.root(), chunk);
+  if (auto choices = dom::ArrayMember(parsed.root(), "choices")) {
+    for (Element choice : *choices) {
       if (!choice.is_object()) continue;
       v1::ChatCompletionChunkChoice& out = *chunk.add_choices();
       out.set_index(Int32Member(choice, "index"));
-      if (const json* delta = ObjectMember(choice, "delta")) {
+      if (auto delta = dom::ObjectMember(choice, "delta")) {
         ParseDelta(*delta, *out.mutable_delta());
       }
       ParseFinishReason(choice, out);
-      if (const json* logprobs = ObjectMember(choice, "logprobs")) {
+      if (auto logprobs = dom::ObjectMember(choice, "logprobs")) {
         ParseLogprobs(*logprobs, *out.mutable_logprobs());
       }
     }
