@@ -1304,13 +1304,34 @@ TEST_F(GengateShutdownTest, RunningStreamFinishesAndNewCallsAreRefused) {
   }
   grpc::Status drained = reader->Finish();
 
-  EXPECT_EQ(refused.error_code(), grpc::StatusCode::UNAVAILABLE) << Describe(refused);
   EXPECT_TRUE(drained.ok()) << Describe(drained);
   EXPECT_EQ(rest, "after");
   EXPECT_EQ(upstream_.requests().size(), 1u) << "a call made while draining reached the upstream";
   reader.reset();
   stub_.reset();
   EXPECT_EQ(gengate_->Wait(absl::Seconds(30)), 0) << gengate_->OutputText();
+
+  // gengate refuses a call it receives while draining with UNAVAILABLE. A call that arrives
+  // once gRPC's own Server::Shutdown is under way never reaches gengate: it is refused
+  // UNAVAILABLE (listener closed, GOAWAY), or, racing the shutdown, ended CANCELLED by gRPC
+  // (grpc/grpc#41785, still open).
+  std::optional<json> logged;
+  for (const std::string& line : gengate_->StdoutLines()) {
+    std::optional<json> parsed = gengate::testing::ParseJsonObject(line);
+    if (parsed.has_value() && JsonString(*parsed, "msg") == "call" &&
+        JsonString(*parsed, "method") == "/gengate.v1.ChatService/CreateChatCompletion") {
+      logged = parsed;
+    }
+  }
+  if (logged.has_value()) {
+    EXPECT_EQ(refused.error_code(), grpc::StatusCode::UNAVAILABLE) << Describe(refused);
+    EXPECT_EQ(JsonString(*logged, "code"), "UNAVAILABLE") << logged->dump();
+  } else {
+    EXPECT_THAT(refused.error_code(),
+                ::testing::AnyOf(grpc::StatusCode::UNAVAILABLE, grpc::StatusCode::CANCELLED))
+        << "gengate never saw the call, so only gRPC's shutdown can have ended it: "
+        << Describe(refused) << "\n" << gengate_->OutputText();
+  }
 }
 
 TEST_F(GengateShutdownTest, StreamStillRunningAtTheDrainDeadlineEndsUnavailable) {
