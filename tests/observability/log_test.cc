@@ -5,6 +5,7 @@
 #include <string>
 
 #include "gmock/gmock.h"
+#include "nlohmann/json.hpp"
 #include "gtest/gtest.h"
 
 namespace gengate::observability {
@@ -36,6 +37,19 @@ TEST(LogLineTest, JsonEscapesQuotesNewlinesAndControlCharacters) {
 
   EXPECT_THAT(line, HasSubstr(R"("error":"bad \"x\"\nnext\u0001")"));
   EXPECT_EQ(line.find('\n'), line.size() - 1) << "one line only";
+}
+
+TEST(LogLineTest, JsonValuesReadBackExactly) {
+  // Every control character, quotes and backslashes at the ends and in runs, and UTF-8.
+  std::string value = "\"\\";
+  for (char c = 0; c < 0x20; ++c) value += std::string(1, c) + "ab";
+  value += "caf\xc3\xa9 \\\\\"\"\t";
+  for (const std::string& text : {value, std::string("plain"), std::string(""), std::string("\n")}) {
+    const std::string line =
+        FormatLogLine(config::LogFormat::kJson, LogLevel::kInfo, "m", {{"v", text}});
+    const nlohmann::json parsed = nlohmann::json::parse(line);
+    EXPECT_EQ(parsed.at("v").get<std::string>(), text) << line;
+  }
 }
 
 TEST(LogLineTest, TextLineQuotesValuesWithSpaces) {
