@@ -428,6 +428,7 @@ class StreamUpstreamReactor final : public grpc::ServerWriteReactor<Message>,
   // once buffered, and the next write without the hint (or Finish) sends them together, one
   // syscall for a burst instead of one per message. The last queued message never has the
   // hint, so nothing waits for a message that may not come.
+  // The last message of an ended stream goes out with the status in one batch.
   void Pump() {
     const Message* next = nullptr;
     bool more_queued = false;
@@ -439,19 +440,23 @@ class StreamUpstreamReactor final : public grpc::ServerWriteReactor<Message>,
         writing_ = true;
         next = &queue_.front().message;
         more_queued = queue_.size() > 1;
+        finish = !more_queued && ended_;
       } else if (ended_) {
-        finish_called_ = true;
         finish = true;
       }
+      finish_called_ = finish;
     }
-    if (next != nullptr) {
-      if (more_queued) {
-        this->StartWrite(next, grpc::WriteOptions().set_buffer_hint());
-      } else {
-        this->StartWrite(next);
-      }
+    if (next == nullptr) {
+      if (finish) DoFinish();
+    } else if (finish) {
+      // No OnWriteDone follows: OnDone, once the message and the status are sent.
+      call_.Complete(final_status_);
+      this->StartWriteAndFinish(next, grpc::WriteOptions(), final_status_);
+    } else if (more_queued) {
+      this->StartWrite(next, grpc::WriteOptions().set_buffer_hint());
+    } else {
+      this->StartWrite(next);
     }
-    if (finish) DoFinish();
   }
 
   void DoFinish() {
