@@ -51,6 +51,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "canned.h"
 #include "request_scan.h"
 
 ABSL_FLAG(std::string, host, "127.0.0.1", "address to listen on");
@@ -118,20 +119,7 @@ SharedBytes JsonResponse(int status, std::string_view reason, std::string_view b
                    "\r\n\r\n", Abs(body)));
 }
 
-// A realistic small chat answer (~0.6 KB), the same for every call.
-SharedBytes ChatAnswer() {
-  return JsonResponse(
-      200, "OK",
-      R"({"id":"chatcmpl-bench","object":"chat.completion","created":1764547200,)"
-      R"("model":"bench","choices":[{"index":0,"message":{"role":"assistant","content":)"
-      R"("Hello, benchmark! This is a fixed answer of about the length a short reply has.",)"
-      R"("refusal":null,"annotations":[]},"logprobs":null,"finish_reason":"stop"}],)"
-      R"("usage":{"prompt_tokens":24,"completion_tokens":18,"total_tokens":42,)"
-      R"("prompt_tokens_details":{"cached_tokens":0,"audio_tokens":0},)"
-      R"("completion_tokens_details":{"reasoning_tokens":0,"audio_tokens":0,)"
-      R"("accepted_prediction_tokens":0,"rejected_prediction_tokens":0}},)"
-      R"("service_tier":"default","system_fingerprint":"fp_bench"})");
-}
+SharedBytes ChatAnswer() { return JsonResponse(200, "OK", ChatAnswerJson()); }
 
 const std::string& SseHead() {
   static const std::string head =
@@ -140,21 +128,9 @@ const std::string& SseHead() {
   return head;
 }
 
-// SSE event `index` of `total` as one HTTP chunk: content pieces, the last with the finish
-// reason and the usage.
+// SSE event `index` of `total` as one HTTP chunk.
 std::string SseEventChunk(int64_t index, int64_t total) {
-  const bool last = index + 1 == total;
-  std::string event = absl::StrCat(
-      R"(data: {"id":"chatcmpl-bench","object":"chat.completion.chunk","created":1764547200,)",
-      R"("model":"bench","system_fingerprint":"fp_bench","choices":[{"index":0,"delta":)",
-      last ? "{}" : R"({"role":"assistant","content":"token "})",
-      R"(,"logprobs":null,"finish_reason":)", last ? R"("stop")" : "null", "}]");
-  if (last) {
-    absl::StrAppend(&event, R"(,"usage":{"prompt_tokens":24,"completion_tokens":)", total,
-                    R"(,"total_tokens":)", total + 24, "}");
-  }
-  absl::StrAppend(&event, "}\n\n");
-  return HttpChunk(event);
+  return HttpChunk(absl::StrCat("data: ", ChatChunkJson(index, total), "\n\n"));
 }
 
 const std::string& SseEnd() {

@@ -252,6 +252,8 @@ class Bench:
                                            os.path.join(self.build, "server", "gengate"))
         self.mock_bin = os.path.join(self.build, "bench", "bench_mock_upstream")
         self.loadgen_bin = os.path.join(self.build, "bench", "bench_loadgen")
+        self.floor_bin = os.path.join(self.build, "bench", "bench_grpc_floor")
+        self.floor = None
         for path in (self.gengate_bin, self.mock_bin, self.loadgen_bin):
             if not os.access(path, os.X_OK):
                 raise HarnessError(f"{path} is missing: run `make build` first")
@@ -370,6 +372,16 @@ class Bench:
         self.gengate = self.start_gengate(f"gengate-{self.restarts}",
                                           self.gengate.max_connections, port=self.gengate.port)
         return crash
+
+    def start_floor(self):
+        """The gRPC floor (grpc_floor.cc): gRPC alone, on the proxy's CPU like gengate."""
+        if not os.access(self.floor_bin, os.X_OK):
+            self.notes.append(f"{self.floor_bin} is missing: no gRPC floor")
+            return None
+        service = self.start("floor", [self.floor_bin, "--port=0"], cpu=self.proxy_cpu)
+        port = int(wait_for_line(service.log_path, r"listening (\d+)", service)[1])
+        service.address = f"127.0.0.1:{port}"
+        return service
 
     def start_nginx(self):
         if self.nginx_bin is None:
@@ -496,11 +508,14 @@ class Bench:
         print(f"  {row['scenario']:<22} {row['target']:<8} {r.get('calls_per_second', 0):>9.0f}/s"
               f" {latency}{extra}{status}", file=sys.stderr, flush=True)
 
-    def targets(self):
-        """(name, service, loadgen target, address) for direct, nginx and gengate."""
+    def targets(self, floor=False):
+        """(name, service, loadgen target, address) for direct, nginx, the gRPC floor (chat
+        scenarios only, with `floor`) and gengate."""
         rows = [("direct", self.mock, "http", self.mock_address)]
         if self.nginx is not None:
             rows.append(("nginx", self.nginx, "http", self.nginx.address))
+        if floor and self.floor is not None:
+            rows.append(("floor", self.floor, "grpc", self.floor.address))
         rows.append(("gengate", self.gengate, "grpc", self.gengate.address))
         return rows
 
@@ -536,7 +551,7 @@ class Bench:
 
     def run_unary(self):
         for concurrency in self.concurrencies:
-            for name, service, target, address in self.targets():
+            for name, service, target, address in self.targets(floor=True):
                 self.measure(f"chat c={concurrency}", name, service,
                              lambda: self.loadgen(target, address, "chat",
                                                   concurrency=concurrency))
@@ -550,7 +565,7 @@ class Bench:
                                               extra=[f"--rate={rate}"]))
 
     def run_streams(self):
-        for name, service, target, address in self.targets():
+        for name, service, target, address in self.targets(floor=True):
             self.measure("stream c=64", name, service,
                          lambda: self.loadgen(target, address, "stream", concurrency=64,
                                               model=STREAM_MODEL, expect=STREAM_CHUNKS))
@@ -582,8 +597,8 @@ class Bench:
         # h2load wants whole numbers with a unit.
         duration = f"{int(self.duration * 1000)}ms"
         warmup = f"{int(self.warmup * 1000)}ms"
-        for name, service, _, address in self.targets():
-            if name == "gengate":
+        for name, service, _, address in self.targets(floor=True):
+            if name in ("gengate", "floor"):
                 # 4 connections x 16 streams = 64 concurrent calls.
                 argv = [self.h2load_bin, "-c", "4", "-m", "16", "-t", "1", "-D", duration,
                         f"--warm-up-time={warmup}", "-d", frame,
@@ -694,6 +709,7 @@ class Bench:
             self.gengate = self.start_gengate("gengate", max_connections=512)
             self.prime()
             self.nginx = self.start_nginx()
+            self.floor = self.start_floor()
             for group in GROUPS:
                 if group in self.options.only:
                     getattr(self, f"run_{group}")()
@@ -862,7 +878,7 @@ def report(bench):
         if direct is None:
             continue
         d = direct["result"]
-        for target in ("nginx", "gengate"):
+        for target in ("nginx", "floor", "gengate"):
             row = find(runs, scenario, target)
             if row is None or row.get("not_served"):
                 continue
@@ -893,6 +909,13 @@ def report(bench):
             f"{hold['peak_open_fds']:,}; CPU {hold['cpu_seconds']:.1f} s")
         if hold.get("crash"):
             out(f"  CRASH: {hold['crash']}")
+    context = floor_context(runs)
+    if context:
+        out("")
+        out("gengate against the gRPC floor (a bare gRPC server answering the same messages from "
+            "memory, same CPU):")
+        for line in context:
+            out(f"  {line}")
     targets = evaluate_targets(bench)
     out("")
     out("Targets (DESIGN.md section 6; reported, not asserted):")
@@ -901,6 +924,26 @@ def report(bench):
     for note in bench.notes:
         out(f"note: {note}")
     return "\n".join(lines), targets
+
+
+def floor_context(runs):
+    """What gRPC alone costs in each scenario the floor ran, and what gengate adds to it."""
+    lines = []
+    for row in runs:
+        if row["target"] != "floor" or row.get("not_served"):
+            continue
+        gengate = find(runs, row["scenario"], "gengate")
+        floor_cpu = row.get("proxy_cpu_us_per_call")
+        if gengate is None or floor_cpu is None or "proxy_cpu_us_per_call" not in gengate:
+            continue
+        gengate_cpu = gengate["proxy_cpu_us_per_call"]
+        unit = "stream" if row["scenario"].startswith("stream") else "call"
+        lines.append(
+            f"{row['scenario']:<18} floor {row['result'].get('calls_per_second', 0):>9,.0f}/s at "
+            f"{floor_cpu:6.1f} us/{unit}; gengate {gengate['result'].get('calls_per_second', 0):>8,.0f}"
+            f"/s at {gengate_cpu:6.1f} us/{unit}: +{gengate_cpu - floor_cpu:.1f} us for curl, the "
+            f"upstream hop and translation")
+    return lines
 
 
 def evaluate_targets(bench):
@@ -1010,6 +1053,7 @@ def main():
         "runs": bench.runs,
         "hold": getattr(bench, "hold", None),
         "targets": targets,
+        "floor": floor_context(bench.runs),
         "notes": bench.notes,
         "crashes": bench.crashes,
         "errors": bench.errors,

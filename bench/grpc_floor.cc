@@ -1,0 +1,159 @@
+// The gRPC floor of the benchmark: a bare callback-API ChatService that answers from memory
+// with exactly the messages gengate makes of the mock's canned answers (canned.h), written the
+// way gengate writes them (buffer hint within a burst, the last message with the status). It
+// calls no upstream and translates nothing per call, so its CPU per call is what gRPC itself
+// costs; gengate's cost above it is curl, translation and the hops between them.
+//
+//   bench_grpc_floor --port=0     prints "listening PORT", serves until SIGINT or SIGTERM
+#include <csignal>
+#include <algorithm>
+#include <atomic>
+#include <cstdint>
+#include <cstdio>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "canned.h"
+#include "gengate/v1/chat.grpc.pb.h"
+#include "grpcpp/grpcpp.h"
+#include "request_scan.h"
+#include "translate/chat.h"
+
+ABSL_FLAG(std::string, host, "127.0.0.1", "address to listen on");
+ABSL_FLAG(int, port, 0, "port to listen on; 0 picks a free one (printed on stdout)");
+
+namespace gengate::bench {
+namespace {
+
+using Chunks = std::vector<v1::ChatCompletionChunk>;
+
+// The chunks gengate sends for a mock stream of `total` events, built once per length.
+class ChunkCache {
+ public:
+  std::shared_ptr<const Chunks> Get(int64_t total) {
+    absl::MutexLock lock(&mu_);
+    std::shared_ptr<const Chunks>& slot = cache_[total];
+    if (slot == nullptr) {
+      auto chunks = std::make_shared<Chunks>(total);
+      for (int64_t i = 0; i < total; ++i) {
+        (void)translate::ParseChatStreamData(ChatChunkJson(i, total), (*chunks)[i]);
+      }
+      slot = std::move(chunks);
+    }
+    return slot;
+  }
+
+ private:
+  absl::Mutex mu_;
+  std::map<int64_t, std::shared_ptr<const Chunks>> cache_ ABSL_GUARDED_BY(mu_);
+};
+
+class StreamReactor final : public grpc::ServerWriteReactor<v1::ChatCompletionChunk> {
+ public:
+  // The headers go first, on their own, as gengate sends them when the upstream answers: a
+  // buffer-hinted first write that carried them would wait for a flush to complete.
+  explicit StreamReactor(std::shared_ptr<const Chunks> chunks) : chunks_(std::move(chunks)) {
+    StartSendInitialMetadata();
+    Next();
+  }
+
+  void OnWriteDone(bool ok) override {
+    if (!ok) {
+      Finish(grpc::Status(grpc::StatusCode::CANCELLED, "the caller went away"));
+      return;
+    }
+    Next();
+  }
+  void OnCancel() override {}
+  void OnDone() override { delete this; }
+
+ private:
+  void Next() {
+    const v1::ChatCompletionChunk& chunk = (*chunks_)[next_++];
+    if (next_ == chunks_->size()) {
+      StartWriteAndFinish(&chunk, grpc::WriteOptions(), grpc::Status::OK);
+    } else {
+      StartWrite(&chunk, grpc::WriteOptions().set_buffer_hint());
+    }
+  }
+
+  const std::shared_ptr<const Chunks> chunks_;
+  std::size_t next_ = 0;
+};
+
+class FloorChatService final : public v1::ChatService::CallbackService {
+ public:
+  FloorChatService() {
+    absl::StatusOr<v1::ChatCompletion> answer =
+        translate::ChatCompletionFromUpstreamJson(ChatAnswerJson());
+    if (answer.ok()) answer_ = *std::move(answer);
+  }
+
+  grpc::ServerUnaryReactor* CreateChatCompletion(grpc::CallbackServerContext* context,
+                                                 const v1::CreateChatCompletionRequest*,
+                                                 v1::ChatCompletion* reply) override {
+    context->AddInitialMetadata("x-request-id", RequestId());
+    *reply = answer_;
+    grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+    reactor->Finish(grpc::Status::OK);
+    return reactor;
+  }
+
+  grpc::ServerWriteReactor<v1::ChatCompletionChunk>* StreamChatCompletion(
+      grpc::CallbackServerContext* context,
+      const v1::CreateChatCompletionRequest* request) override {
+    context->AddInitialMetadata("x-request-id", RequestId());
+    const int64_t total = std::max<int64_t>(1, IntParam(request->model(), "chunks").value_or(8));
+    return new StreamReactor(chunks_.Get(std::min<int64_t>(total, 100000)));
+  }
+
+ private:
+  // As long as gengate's ids (32 hex digits).
+  std::string RequestId() {
+    return absl::StrCat(absl::Hex(0xbe9c4u, absl::kZeroPad16),
+                        absl::Hex(next_id_.fetch_add(1), absl::kZeroPad16));
+  }
+
+  v1::ChatCompletion answer_;
+  ChunkCache chunks_;
+  std::atomic<std::uint64_t> next_id_{1};
+};
+
+}  // namespace
+}  // namespace gengate::bench
+
+int main(int argc, char** argv) {
+  absl::ParseCommandLine(argc, argv);
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);  // before gRPC starts its threads
+
+  gengate::bench::FloorChatService service;
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort(absl::StrCat(absl::GetFlag(FLAGS_host), ":", absl::GetFlag(FLAGS_port)),
+                           grpc::InsecureServerCredentials(), &port);
+  // gengate's default --max_message_bytes.
+  builder.SetMaxReceiveMessageSize(64 << 20);
+  builder.SetMaxSendMessageSize(64 << 20);
+  builder.RegisterService(&service);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (server == nullptr || port == 0) {
+    std::fprintf(stderr, "bench_grpc_floor: cannot listen\n");
+    return 1;
+  }
+  std::printf("listening %d\n", port);
+  std::fflush(stdout);
+  int signal_number = 0;
+  sigwait(&signals, &signal_number);
+  server->Shutdown();
+  return 0;
+}
