@@ -8,6 +8,9 @@
 
 namespace gengate::bench {
 
+// Stream lengths asked for in the model name ("bench:chunks=N") are capped here.
+inline constexpr int64_t kMaxChunks = 100000;
+
 // A realistic small chat answer (~0.6 KB), the same for every call.
 const std::string& ChatAnswerJson();
 

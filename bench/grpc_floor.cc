@@ -5,11 +5,12 @@
 // costs; gengate's cost above it is curl, translation and the hops between them.
 //
 //   bench_grpc_floor --port=0     prints "listening PORT", serves until SIGINT or SIGTERM
-#include <csignal>
 #include <algorithm>
 #include <atomic>
+#include <csignal>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <map>
 #include <memory>
 #include <string>
@@ -42,7 +43,12 @@ class ChunkCache {
     if (slot == nullptr) {
       auto chunks = std::make_shared<Chunks>(total);
       for (int64_t i = 0; i < total; ++i) {
-        (void)translate::ParseChatStreamData(ChatChunkJson(i, total), (*chunks)[i]);
+        // A floor that sent other messages than gengate would measure something else.
+        if (!translate::ParseChatStreamData(ChatChunkJson(i, total), (*chunks)[i]).ok()) {
+          std::fprintf(stderr, "bench_grpc_floor: the canned chunk %ld does not translate\n",
+                       static_cast<long>(i));
+          std::abort();
+        }
       }
       slot = std::move(chunks);
     }
@@ -92,7 +98,11 @@ class FloorChatService final : public v1::ChatService::CallbackService {
   FloorChatService() {
     absl::StatusOr<v1::ChatCompletion> answer =
         translate::ChatCompletionFromUpstreamJson(ChatAnswerJson());
-    if (answer.ok()) answer_ = *std::move(answer);
+    if (!answer.ok()) {
+      std::fprintf(stderr, "bench_grpc_floor: the canned answer does not translate\n");
+      std::abort();
+    }
+    answer_ = *std::move(answer);
   }
 
   grpc::ServerUnaryReactor* CreateChatCompletion(grpc::CallbackServerContext* context,
@@ -109,8 +119,9 @@ class FloorChatService final : public v1::ChatService::CallbackService {
       grpc::CallbackServerContext* context,
       const v1::CreateChatCompletionRequest* request) override {
     context->AddInitialMetadata("x-request-id", RequestId());
-    const int64_t total = std::max<int64_t>(1, IntParam(request->model(), "chunks").value_or(8));
-    return new StreamReactor(chunks_.Get(std::min<int64_t>(total, 100000)));
+    // 8 when unnamed, as the mock's --default_chunks.
+    const int64_t total = IntParam(request->model(), "chunks").value_or(8);
+    return new StreamReactor(chunks_.Get(std::clamp<int64_t>(total, 1, kMaxChunks)));
   }
 
  private:

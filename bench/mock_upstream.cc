@@ -70,7 +70,6 @@ using Clock = std::chrono::steady_clock;
 constexpr size_t kMaxHeaderBytes = 64 * 1024;
 constexpr int64_t kMaxEmbeddingInputs = 4096;
 constexpr int64_t kMaxDimensions = 8192;
-constexpr int64_t kMaxChunks = 100000;
 
 // Counters shared by all loops, reported by GET /stats.
 struct Stats {

@@ -446,22 +446,24 @@ class StreamUpstreamReactor final : public grpc::ServerWriteReactor<Message>,
       }
       finish_called_ = finish;
     }
-    if (next == nullptr) {
-      if (finish) DoFinish();
-    } else if (finish) {
-      // No OnWriteDone follows: OnDone, once the message and the status are sent.
-      call_.Complete(final_status_);
-      this->StartWriteAndFinish(next, grpc::WriteOptions(), final_status_);
+    if (finish) {
+      DoFinish(next);
     } else if (more_queued) {
       this->StartWrite(next, grpc::WriteOptions().set_buffer_hint());
-    } else {
+    } else if (next != nullptr) {
       this->StartWrite(next);
     }
   }
 
-  void DoFinish() {
+  // Sends the status, with `last` in the same batch when there is one (no OnWriteDone follows
+  // it then: OnDone, once both are sent).
+  void DoFinish(const Message* last = nullptr) {
     call_.Complete(final_status_);
-    this->Finish(final_status_);
+    if (last != nullptr) {
+      this->StartWriteAndFinish(last, grpc::WriteOptions(), final_status_);
+    } else {
+      this->Finish(final_status_);
+    }
   }
 
   const ServiceEnv& env_;
