@@ -103,7 +103,7 @@ TEST_F(UpstreamAnswerIsFinalTest, AnUpstream503IsNotRetried) {
   EXPECT_EQ(upstream_->requests().size(), 1u) << "the upstream was asked again";
   EXPECT_THAT(MetadataValue(context.GetServerInitialMetadata(), "x-request-id"),
               Optional(std::string("retry-503")));
-  EXPECT_EQ(WaitForCallLines(*gengate_, "retry-503", 1), 1);
+  EXPECT_EQ(WaitForCallLines(*gengate_, "retry-503", 1), 1) << gengate_->OutputText();
 }
 
 }  // namespace

@@ -246,11 +246,15 @@ std::optional<std::string> GengateProcess::WaitForOutputLine(
     std::function<bool(absl::string_view)> matches, absl::Duration timeout) const {
   std::optional<std::string> found;
   size_t checked = 0;
-  // Re-evaluated by the mutex whenever the reader thread adds a line.
+  // Re-evaluated by the mutex whenever the reader thread adds a line, and possibly again after
+  // it held: each line goes to `matches` once (callers may count in it), and a found line stays
+  // found.
   auto ready = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (found.has_value()) return true;
     for (; checked < lines_.size(); ++checked) {
       if (matches(lines_[checked].text)) {
         found = lines_[checked].text;
+        ++checked;
         return true;
       }
     }
