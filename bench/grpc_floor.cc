@@ -22,6 +22,7 @@
 #include "absl/synchronization/mutex.h"
 #include "canned.h"
 #include "gengate/v1/chat.grpc.pb.h"
+#include "grpcpp/alarm.h"
 #include "grpcpp/grpcpp.h"
 #include "request_scan.h"
 #include "translate/chat.h"
@@ -64,7 +65,11 @@ class StreamReactor final : public grpc::ServerWriteReactor<v1::ChatCompletionCh
  public:
   // The headers go first, on their own, as gengate sends them when the upstream answers: a
   // buffer-hinted first write that carried them would wait for a flush to complete.
-  explicit StreamReactor(std::shared_ptr<const Chunks> chunks) : chunks_(std::move(chunks)) {
+  // With an `interval` (the mock's interval_ms), the chunks are paced as the mock paces them:
+  // the first at once, each next one `interval` after the previous write completed, none with
+  // the buffer hint, since nothing is queued behind it (as in gengate).
+  StreamReactor(std::shared_ptr<const Chunks> chunks, int64_t interval_ms)
+      : chunks_(std::move(chunks)), interval_ms_(interval_ms) {
     StartSendInitialMetadata();
     Next();
   }
@@ -74,7 +79,15 @@ class StreamReactor final : public grpc::ServerWriteReactor<v1::ChatCompletionCh
       Finish(grpc::Status(grpc::StatusCode::CANCELLED, "the caller went away"));
       return;
     }
-    Next();
+    if (interval_ms_ <= 0) {
+      Next();
+      return;
+    }
+    // Only one write or one timer is pending at a time, and Finish comes from a failed write
+    // or with the last chunk, so the alarm never outlives the reactor.
+    pacer_.Set(gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
+                            gpr_time_from_millis(interval_ms_, GPR_TIMESPAN)),
+               [this](bool) { Next(); });
   }
   void OnCancel() override {}
   void OnDone() override { delete this; }
@@ -84,13 +97,17 @@ class StreamReactor final : public grpc::ServerWriteReactor<v1::ChatCompletionCh
     const v1::ChatCompletionChunk& chunk = (*chunks_)[next_++];
     if (next_ == chunks_->size()) {
       StartWriteAndFinish(&chunk, grpc::WriteOptions(), grpc::Status::OK);
+    } else if (interval_ms_ > 0) {
+      StartWrite(&chunk);
     } else {
       StartWrite(&chunk, grpc::WriteOptions().set_buffer_hint());
     }
   }
 
   const std::shared_ptr<const Chunks> chunks_;
+  const int64_t interval_ms_;
   std::size_t next_ = 0;
+  grpc::Alarm pacer_;
 };
 
 class FloorChatService final : public v1::ChatService::CallbackService {
@@ -121,7 +138,8 @@ class FloorChatService final : public v1::ChatService::CallbackService {
     context->AddInitialMetadata("x-request-id", RequestId());
     // 8 when unnamed, as the mock's --default_chunks.
     const int64_t total = IntParam(request->model(), "chunks").value_or(8);
-    return new StreamReactor(chunks_.Get(std::clamp<int64_t>(total, 1, kMaxChunks)));
+    return new StreamReactor(chunks_.Get(std::clamp<int64_t>(total, 1, kMaxChunks)),
+                             IntParam(request->model(), "interval_ms").value_or(0));
   }
 
  private:

@@ -569,7 +569,7 @@ class Bench:
             self.measure("stream c=64", name, service,
                          lambda: self.loadgen(target, address, "stream", concurrency=64,
                                               model=STREAM_MODEL, expect=STREAM_CHUNKS))
-        for name, service, target, address in self.targets():
+        for name, service, target, address in self.targets(floor=True):
             self.measure("stream ttfm c=16", name, service,
                          lambda: self.loadgen(target, address, "stream", concurrency=16,
                                               model=PACED_MODEL, expect=PACED_CHUNKS))
@@ -943,6 +943,14 @@ def floor_context(runs):
             f"{floor_cpu:6.1f} us/{unit}; gengate {gengate['result'].get('calls_per_second', 0):>8,.0f}"
             f"/s at {gengate_cpu:6.1f} us/{unit}: +{gengate_cpu - floor_cpu:.1f} us for curl, the "
             f"upstream hop and translation")
+        direct = find(runs, row["scenario"], "direct")
+        first = [r["result"].get("first_message_us", {}).get("p50") if r else None
+                 for r in (direct, row, gengate)]
+        if row["scenario"].startswith("stream ttfm") and None not in first:
+            lines.append(
+                f"{'':<18} first message p50 over direct: floor +{first[1] - first[0]:.0f} us "
+                f"(gRPC's client and server alone), gengate +{first[2] - first[0]:.0f} us: "
+                f"+{first[2] - first[1]:.0f} us for the upstream hop")
     return lines
 
 
