@@ -73,6 +73,33 @@ void AppendValue(std::string& out, const LogField::Value& value, bool json) {
 
 }  // namespace
 
+std::string LogTimestamp(absl::Time time) {
+  // Formatting through the time zone library costs more than the rest of a call's line; the
+  // seconds part changes once a second, so each thread keeps the last one it made.
+  struct Cache {
+    std::int64_t second = 0;
+    std::string text;  // "YYYY-MM-DDTHH:MM:SS" of `second`, empty before the first use
+  };
+  thread_local Cache cache;
+  const std::int64_t millis = absl::ToUnixMillis(time);
+  std::int64_t second = millis / 1000;
+  std::int64_t milli = millis % 1000;
+  if (milli < 0) {  // before 1970: the second below, as absl formats it
+    milli += 1000;
+    second -= 1;
+  }
+  if (cache.text.empty() || cache.second != second) {
+    cache.second = second;
+    cache.text = absl::FormatTime("%Y-%m-%dT%H:%M:%S", absl::FromUnixSeconds(second),
+                                  absl::UTCTimeZone());
+  }
+  std::string out;
+  out.reserve(cache.text.size() + 5);
+  out.append(cache.text);
+  absl::StrAppendFormat(&out, ".%03dZ", milli);
+  return out;
+}
+
 void SetLogFormat(config::LogFormat format) { g_format.store(format); }
 
 void SetLogPayloads(bool enabled) { g_log_payloads.store(enabled); }
@@ -80,7 +107,7 @@ bool LogPayloads() { return g_log_payloads.load(std::memory_order_relaxed); }
 
 std::string FormatLogLine(config::LogFormat format, LogLevel level, std::string_view msg,
                           absl::Span<const LogField> fields) {
-  const std::string ts = absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", absl::Now(), absl::UTCTimeZone());
+  const std::string ts = LogTimestamp(absl::Now());
   std::string line;
   line.reserve(256);
   if (format == config::LogFormat::kJson) {

@@ -10,6 +10,7 @@
 #include <string_view>
 #include <variant>
 
+#include "absl/time/time.h"
 #include "absl/types/span.h"
 #include "config/config.h"
 
@@ -43,6 +44,9 @@ bool LogPayloads();
 void Log(LogLevel level, std::string_view msg, std::initializer_list<LogField> fields = {});
 // The same for fields chosen at run time.
 void Log(LogLevel level, std::string_view msg, absl::Span<const LogField> fields);
+
+// The "ts" of a line: RFC 3339 in UTC with milliseconds, e.g. 2026-12-02T14:40:03.512Z.
+std::string LogTimestamp(absl::Time time);
 
 // Formats a line without writing it (for tests).
 std::string FormatLogLine(config::LogFormat format, LogLevel level, std::string_view msg,

@@ -4,6 +4,8 @@
 
 #include <string>
 
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "nlohmann/json.hpp"
 #include "gtest/gtest.h"
@@ -29,6 +31,30 @@ TEST(LogLineTest, JsonLineHasTimestampLevelMessageAndTypedFields) {
   EXPECT_THAT(line, HasSubstr(R"("method":"/gengate.v1.ChatService/CreateChatCompletion")"));
   EXPECT_THAT(line, HasSubstr(R"("prompt_tokens":12,"latency_ms":1.500,"ok":true})"));
   EXPECT_THAT(line, EndsWith("}\n"));
+}
+
+// The timestamp reuses the seconds it formatted last; every time must still read as the time
+// zone library writes it, across second, day and year boundaries and before 1970.
+TEST(LogTimestampTest, MatchesTheTimeZoneLibraryAcrossBoundaries) {
+  const auto expected = [](absl::Time t) {
+    return absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", t, absl::UTCTimeZone());
+  };
+  const absl::Time new_year = absl::FromCivil(absl::CivilSecond(2027, 1, 1, 0, 0, 0),
+                                              absl::UTCTimeZone());
+  const absl::Duration steps[] = {-absl::Seconds(86400), -absl::Milliseconds(1001),
+                                  -absl::Milliseconds(1), -absl::Microseconds(1),
+                                  absl::ZeroDuration(), absl::Microseconds(999),
+                                  absl::Milliseconds(999), absl::Milliseconds(1000),
+                                  absl::Milliseconds(1500), absl::Seconds(61)};
+  for (const absl::Time base : {new_year, absl::UnixEpoch(), absl::Now()}) {
+    for (const absl::Duration step : steps) {
+      const absl::Time t = base + step;
+      EXPECT_EQ(LogTimestamp(t), expected(t)) << absl::FormatTime(t);
+      EXPECT_EQ(LogTimestamp(t), expected(t)) << "again, from the cache";
+    }
+  }
+  EXPECT_EQ(LogTimestamp(new_year + absl::Milliseconds(7)), "2027-01-01T00:00:00.007Z");
+  EXPECT_EQ(LogTimestamp(absl::UnixEpoch() - absl::Milliseconds(1)), "1969-12-31T23:59:59.999Z");
 }
 
 TEST(LogLineTest, JsonEscapesQuotesNewlinesAndControlCharacters) {
