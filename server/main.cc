@@ -1,11 +1,15 @@
 // gengate: wiring only. Reads the config, starts the HTTP event loop, the gRPC server and the
 // admin listener, and drains on SIGTERM / SIGINT.
+#include <sched.h>
+
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <climits>
 #include <csignal>
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <memory>
 #include <string>
 #include <thread>
@@ -171,6 +175,21 @@ void SetHealth(grpc::Server& server, bool serving) {
   for (const std::string& name : ServiceNames()) health->SetServingStatus(name, serving);
 }
 
+// Puts the calling thread, and so every thread started after it, under SCHED_BATCH (see
+// Config::sched_batch). Measured on two cores at 64 concurrent calls: 1.9 context switches per
+// unary call fell to 0.4 and streams of 20 chunks from 10.5 to 0.4, for about a quarter more
+// calls per second (README, Benchmarks). Returns the policy the threads run under, for the log.
+std::string ApplySchedulingPolicy(bool batch) {
+  if (!batch) return "other";
+  const sched_param param{};
+  if (sched_setscheduler(0, SCHED_BATCH, &param) != 0) {
+    Log(LogLevel::kWarning, "cannot run the threads as SCHED_BATCH; they stay SCHED_OTHER",
+        {{"error", std::string(std::strerror(errno))}});
+    return "other";
+  }
+  return "batch";
+}
+
 int Run(int argc, char** argv) {
   // Debian's abseil is built with deadlock detection on, which records a stack trace and
   // updates a global lock graph on every contended Mutex acquisition: a cost per call that
@@ -193,6 +212,8 @@ int Run(int argc, char** argv) {
   gengate::observability::SetLogFormat(config->log_format);
   gengate::observability::SetLogPayloads(config->log_payloads);
   gpr_set_log_function(&LogFromGrpc);
+  // Before any other thread starts: they inherit it.
+  const std::string scheduling = ApplySchedulingPolicy(config->sched_batch);
 
   std::unique_ptr<gengate::fake::FakeUpstream> fake;
   if (config->use_fake_upstream) {
@@ -297,7 +318,8 @@ int Run(int argc, char** argv) {
        {"admin_listen", (*admin)->address()},
        {"upstream", config->use_fake_upstream ? std::string("fake") : config->upstream_url},
        {"tls", TlsMode(*config)},
-       {"reflection", config->reflection}});
+       {"reflection", config->reflection},
+       {"scheduling", scheduling}});
 
   int signal_number = 0;
   sigwait(&signals, &signal_number);

@@ -40,6 +40,9 @@ ABSL_FLAG(std::string, log_format, "json", "log format: json or text");
 ABSL_FLAG(bool, log_payloads, false,
           "add the upstream request body (cut to 4KiB) to call log lines; off: sizes only");
 ABSL_FLAG(bool, reflection, true, "serve gRPC server reflection (for grpcurl and friends)");
+ABSL_FLAG(bool, sched_batch, true,
+          "run gengate's threads as SCHED_BATCH: a woken thread waits for the running one to "
+          "block instead of preempting it, so work moves between threads in batches");
 ABSL_FLAG(absl::Duration, keepalive_time, absl::Seconds(60),
           "ping a client after this long without activity on its connection");
 ABSL_FLAG(absl::Duration, keepalive_timeout, absl::Seconds(20),
@@ -68,8 +71,8 @@ absl::Status ApplyEnvironment(const std::vector<std::string>& given) {
        {"listen", "admin_listen", "upstream_url", "upstream_api_key_file", "default_timeout",
         "stream_idle_timeout", "drain_timeout", "max_upstream_connections",
         "stream_buffer_bytes", "max_message_bytes", "log_format", "log_payloads", "reflection",
-        "keepalive_time", "keepalive_timeout", "max_connection_age", "max_connection_age_grace",
-        "tls_cert", "tls_key", "tls_client_ca"}) {
+        "sched_batch", "keepalive_time", "keepalive_timeout", "max_connection_age",
+        "max_connection_age_grace", "tls_cert", "tls_key", "tls_client_ca"}) {
     if (std::find(given.begin(), given.end(), name) != given.end()) continue;
     const char* value = std::getenv(EnvName(name).c_str());
     if (value == nullptr) continue;
@@ -309,6 +312,7 @@ absl::StatusOr<Config> LoadConfig(int argc, char** argv) {
   }
   config.log_payloads = absl::GetFlag(FLAGS_log_payloads);
   config.reflection = absl::GetFlag(FLAGS_reflection);
+  config.sched_batch = absl::GetFlag(FLAGS_sched_batch);
   RETURN_IF_ERROR(CheckHostPort("admin_listen", config.admin_listen));
 
   config.keepalive_time = absl::GetFlag(FLAGS_keepalive_time);

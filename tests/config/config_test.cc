@@ -32,7 +32,8 @@ class ConfigTest : public ::testing::Test {
          {"GENGATE_UPSTREAM_API_KEY", "GENGATE_LISTEN", "GENGATE_LOG_FORMAT",
           "GENGATE_STREAM_IDLE_TIMEOUT", "GENGATE_UPSTREAM_URL", "GENGATE_REFLECTION",
           "GENGATE_LOG_PAYLOADS", "GENGATE_MAX_CONNECTION_AGE", "GENGATE_TLS_CERT",
-          "GENGATE_TLS_KEY", "GENGATE_TLS_CLIENT_CA", "GENGATE_KEEPALIVE_TIME"}) {
+          "GENGATE_TLS_KEY", "GENGATE_TLS_CLIENT_CA", "GENGATE_KEEPALIVE_TIME",
+          "GENGATE_SCHED_BATCH"}) {
       unsetenv(name);
     }
   }
@@ -155,6 +156,7 @@ TEST_F(ConfigTest, OperateDefaults) {
   ASSERT_TRUE(config.ok()) << config.status();
   EXPECT_TRUE(config->reflection);
   EXPECT_FALSE(config->log_payloads);
+  EXPECT_TRUE(config->sched_batch);
   EXPECT_EQ(config->admin_listen, "0.0.0.0:9090");
   EXPECT_EQ(config->keepalive_time, absl::Seconds(60));
   EXPECT_EQ(config->keepalive_timeout, absl::Seconds(20));
@@ -199,9 +201,11 @@ TEST_F(ConfigTest, OperateFlagsFromTheEnvironment) {
   setenv("GENGATE_LOG_PAYLOADS", "true", 1);
   setenv("GENGATE_MAX_CONNECTION_AGE", "10m", 1);
   setenv("GENGATE_KEEPALIVE_TIME", "15s", 1);
+  setenv("GENGATE_SCHED_BATCH", "false", 1);
   absl::StatusOr<Config> config = Load({"--upstream_url=fake"});
   ASSERT_TRUE(config.ok()) << config.status();
   EXPECT_FALSE(config->reflection);
+  EXPECT_FALSE(config->sched_batch);
   EXPECT_TRUE(config->log_payloads);
   EXPECT_EQ(config->max_connection_age, absl::Minutes(10));
   EXPECT_EQ(config->keepalive_time, absl::Seconds(15));

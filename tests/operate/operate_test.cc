@@ -1,7 +1,9 @@
 // What an SRE checks before accepting gengate: the real binary's gRPC health service and
 // reflection, the admin listener (/metrics, /healthz, /readyz), call log lines, the drain on
 // SIGTERM, connection recycling and TLS / mTLS, all through real clients on 127.0.0.1.
+#include <dirent.h>
 #include <grpcpp/grpcpp.h>
+#include <sched.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -222,6 +224,23 @@ const testing::HeaderList& SseHeaders() {
   return *kHeaders;
 }
 
+// The scheduling policy of each of the process's threads, by thread id (threads that exit
+// while they are listed are left out).
+std::map<pid_t, int> ThreadPolicies(pid_t pid) {
+  std::map<pid_t, int> policies;
+  const std::string dir = absl::StrCat("/proc/", pid, "/task");
+  DIR* tasks = opendir(dir.c_str());
+  if (tasks == nullptr) return policies;
+  while (const dirent* entry = readdir(tasks)) {
+    pid_t tid = 0;
+    if (!absl::SimpleAtoi(entry->d_name, &tid)) continue;
+    const int policy = sched_getscheduler(tid);
+    if (policy >= 0) policies[tid] = policy;
+  }
+  closedir(tasks);
+  return policies;
+}
+
 std::vector<std::string> BaseFlags(const std::string& upstream_url) {
   return {"--listen=127.0.0.1:0", "--admin_listen=127.0.0.1:0",
           absl::StrCat("--upstream_url=", upstream_url), "--drain_timeout=2s"};
@@ -275,6 +294,21 @@ TEST_F(OperateTest, ServingLineNamesTheBoundAdminAddress) {
   EXPECT_NE(admin_, "127.0.0.1:0");
   EXPECT_EQ(JsonString(line, "tls"), "off");
   EXPECT_EQ(line.value("reflection", false), true);
+}
+
+// The default --sched_batch: every thread, the ones gRPC and the event loop start once calls
+// arrive included, runs as SCHED_BATCH.
+TEST_F(OperateTest, EveryThreadRunsAsSchedBatch) {
+  v1::ChatCompletion completion;
+  ASSERT_TRUE(UnaryChat(UserRequest("fake-model", "hi"), &completion).ok());
+
+  const std::map<pid_t, int> policies = ThreadPolicies(gengate_->pid());
+
+  EXPECT_EQ(JsonString(gengate_->serving_line(), "scheduling"), "batch");
+  ASSERT_GT(policies.size(), 3u) << "the gRPC threads and the event loop are missing";
+  for (const auto& [tid, policy] : policies) {
+    EXPECT_EQ(policy, SCHED_BATCH) << "thread " << tid;
+  }
 }
 
 class OperateHealthTest : public OperateTest, public ::testing::WithParamInterface<std::string> {};
@@ -546,6 +580,30 @@ TEST(OperateFlagsTest, ReflectionCanBeTurnedOff) {
   EXPECT_EQ(response.status().code(), absl::StatusCode::kUnimplemented) << response.status();
   EXPECT_EQ(gengate.serving_line().value("reflection", true), false);
   EXPECT_EQ(CheckHealth(gengate.channel(), ""), HealthCheckResponse::SERVING);
+}
+
+TEST(OperateFlagsTest, SchedBatchCanBeTurnedOff) {
+  GengateProcess gengate(GENGATE_BINARY, [] {
+    std::vector<std::string> flags = BaseFlags("fake");
+    flags.push_back("--sched_batch=false");
+    return flags;
+  }());
+  absl::Status started = gengate.Start();
+  ASSERT_TRUE(started.ok()) << started;
+  auto stub = v1::ChatService::NewStub(gengate.channel());
+  grpc::ClientContext context;
+  SetDeadline(context, absl::Seconds(30));
+  v1::ChatCompletion completion;
+  ASSERT_TRUE(
+      stub->CreateChatCompletion(&context, UserRequest("fake-model", "hi"), &completion).ok());
+
+  const std::map<pid_t, int> policies = ThreadPolicies(gengate.pid());
+
+  EXPECT_EQ(JsonString(gengate.serving_line(), "scheduling"), "other");
+  ASSERT_GT(policies.size(), 3u);
+  for (const auto& [tid, policy] : policies) {
+    EXPECT_EQ(policy, SCHED_OTHER) << "thread " << tid;
+  }
 }
 
 TEST(OperateFlagsTest, TextLogsAreOneKeyValueLinePerCall) {
