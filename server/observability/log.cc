@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
+#include "base/json_escape.h"
 
 namespace gengate::observability {
 namespace {
@@ -25,27 +26,9 @@ std::string_view LevelName(LogLevel level) {
   return "info";
 }
 
-bool NeedsEscape(unsigned char c) { return c < 0x20 || c == '"' || c == '\\'; }
-
 void AppendJsonString(std::string& out, std::string_view text) {
   out.push_back('"');
-  // Runs that need no escaping (nearly every value) are appended whole.
-  std::size_t run = 0;
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    const unsigned char c = static_cast<unsigned char>(text[i]);
-    if (!NeedsEscape(c)) continue;
-    out.append(text.substr(run, i - run));
-    run = i + 1;
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default: absl::StrAppendFormat(&out, "\\u%04x", c);
-    }
-  }
-  out.append(text.substr(run));
+  base::AppendJsonEscaped(out, text);
   out.push_back('"');
 }
 

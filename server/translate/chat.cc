@@ -13,6 +13,7 @@
 #include "nlohmann/json.hpp"
 #include "translate/common.h"
 #include "translate/dom_reader.h"
+#include "translate/json_writer.h"
 #include "translate/struct_json.h"
 
 namespace gengate::translate {
@@ -113,131 +114,195 @@ absl::Status ValidateResponseFormat(const v1::ResponseFormat& format) {
 // ---------------------------------------------------------------------------------------------
 // Request → upstream JSON.
 
-json ContentPartToJson(const v1::ContentPart& part) {
-  json out = json::object();
+void WriteContentPart(const v1::ContentPart& part, JsonWriter& out) {
+  out.BeginObject();
   switch (part.part_case()) {
     case v1::ContentPart::kText:
-      out["type"] = "text";
-      out["text"] = part.text();
+      out.Member("type", "text");
+      out.Member("text", part.text());
       break;
-    case v1::ContentPart::kImageUrl: {
-      json image = {{"url", part.image_url().url()}};
+    case v1::ContentPart::kImageUrl:
+      out.Member("type", "image_url");
+      out.Key("image_url");
+      out.BeginObject();
+      out.Member("url", part.image_url().url());
       if (part.image_url().detail() != v1::IMAGE_DETAIL_UNSPECIFIED) {
-        image["detail"] = ImageDetailName(part.image_url().detail());
+        out.Member("detail", ImageDetailName(part.image_url().detail()));
       }
-      out["type"] = "image_url";
-      out["image_url"] = std::move(image);
+      out.EndObject();
       break;
-    }
     case v1::ContentPart::kInputAudio:
-      out["type"] = "input_audio";
-      out["input_audio"] = {{"data", absl::Base64Escape(part.input_audio().data())},
-                            {"format", part.input_audio().format()}};
+      out.Member("type", "input_audio");
+      out.Key("input_audio");
+      out.BeginObject();
+      out.Member("data", absl::Base64Escape(part.input_audio().data()));
+      out.Member("format", part.input_audio().format());
+      out.EndObject();
       break;
     case v1::ContentPart::kFile: {
       const v1::FileInput& file = part.file();
-      json file_json = json::object();
-      if (file.has_file_id()) file_json["file_id"] = file.file_id();
-      if (file.has_file_data()) file_json["file_data"] = file.file_data();
-      if (file.has_filename()) file_json["filename"] = file.filename();
-      out["type"] = "file";
-      out["file"] = std::move(file_json);
+      out.Member("type", "file");
+      out.Key("file");
+      out.BeginObject();
+      if (file.has_file_id()) out.Member("file_id", file.file_id());
+      if (file.has_file_data()) out.Member("file_data", file.file_data());
+      if (file.has_filename()) out.Member("filename", file.filename());
+      out.EndObject();
       break;
     }
     case v1::ContentPart::kFileUrl:
-      out["type"] = "file_url";
-      out["file_url"] = {{"url", part.file_url().url()}};
+      out.Member("type", "file_url");
+      out.Key("file_url");
+      out.BeginObject();
+      out.Member("url", part.file_url().url());
+      out.EndObject();
       break;
     case v1::ContentPart::kRefusal:
-      out["type"] = "refusal";
-      out["refusal"] = part.refusal();
+      out.Member("type", "refusal");
+      out.Member("refusal", part.refusal());
       break;
     case v1::ContentPart::PART_NOT_SET:
       break;  // rejected by validation
   }
-  return out;
+  out.EndObject();
 }
 
-json ToolCallToJson(const v1::ToolCall& call) {
-  return {{"id", call.id()},
-          {"type", call.type().empty() ? std::string("function") : call.type()},
-          {"function",
-           {{"name", call.function().name()}, {"arguments", call.function().arguments()}}}};
+void WriteToolCall(const v1::ToolCall& call, JsonWriter& out) {
+  out.BeginObject();
+  out.Member("id", call.id());
+  out.Member("type", call.type().empty() ? std::string_view("function") : call.type());
+  out.Key("function");
+  out.BeginObject();
+  out.Member("name", call.function().name());
+  out.Member("arguments", call.function().arguments());
+  out.EndObject();
+  out.EndObject();
 }
 
-json MessageToJson(const v1::ChatMessage& message) {
-  json out = {{"role", RoleName(message.role())}};
+void WriteMessage(const v1::ChatMessage& message, JsonWriter& out) {
+  out.BeginObject();
+  out.Member("role", RoleName(message.role()));
   if (message.has_content()) {
-    out["content"] = message.content();
+    out.Member("content", message.content());
   } else if (message.parts_size() > 0) {
-    json parts = json::array();
-    for (const v1::ContentPart& part : message.parts()) parts.push_back(ContentPartToJson(part));
-    out["content"] = std::move(parts);
+    out.Key("content");
+    out.BeginArray();
+    for (const v1::ContentPart& part : message.parts()) WriteContentPart(part, out);
+    out.EndArray();
   }
   // No content at all (an assistant message with only tool calls): the key is left out.
-  if (message.has_name()) out["name"] = message.name();
+  if (message.has_name()) out.Member("name", message.name());
   if (message.tool_calls_size() > 0) {
-    json calls = json::array();
-    for (const v1::ToolCall& call : message.tool_calls()) calls.push_back(ToolCallToJson(call));
-    out["tool_calls"] = std::move(calls);
+    out.Key("tool_calls");
+    out.BeginArray();
+    for (const v1::ToolCall& call : message.tool_calls()) WriteToolCall(call, out);
+    out.EndArray();
   }
-  if (message.has_tool_call_id()) out["tool_call_id"] = message.tool_call_id();
-  if (message.has_refusal()) out["refusal"] = message.refusal();
-  if (message.has_reasoning_content()) out["reasoning_content"] = message.reasoning_content();
+  if (message.has_tool_call_id()) out.Member("tool_call_id", message.tool_call_id());
+  if (message.has_refusal()) out.Member("refusal", message.refusal());
+  if (message.has_reasoning_content()) {
+    out.Member("reasoning_content", message.reasoning_content());
+  }
   // `annotations` are output-only upstream: an answer echoed back into the conversation must not
   // carry them.
-  return out;
+  out.EndObject();
 }
 
-json ToolToJson(const v1::Tool& tool) {
+void WriteTool(const v1::Tool& tool, JsonWriter& out) {
   const v1::FunctionDefinition& function = tool.function();
-  json function_json = {{"name", function.name()}};
-  if (function.has_description()) function_json["description"] = function.description();
-  if (function.has_parameters()) function_json["parameters"] = StructToJson(function.parameters());
-  if (function.has_strict()) function_json["strict"] = function.strict();
-  return {{"type", "function"}, {"function", std::move(function_json)}};
+  out.BeginObject();
+  out.Member("type", "function");
+  out.Key("function");
+  out.BeginObject();
+  out.Member("name", function.name());
+  if (function.has_description()) out.Member("description", function.description());
+  if (function.has_parameters()) {
+    out.Key("parameters");
+    WriteStruct(function.parameters(), out);
+  }
+  if (function.has_strict()) {
+    out.Key("strict");
+    out.Bool(function.strict());
+  }
+  out.EndObject();
+  out.EndObject();
 }
 
-std::optional<json> ToolChoiceToJson(const v1::ToolChoice& choice) {
+// Writes the `tool_choice` member, or nothing for an unspecified choice.
+void WriteToolChoice(const v1::ToolChoice& choice, JsonWriter& out) {
   switch (choice.choice_case()) {
     case v1::ToolChoice::kMode:
-      if (choice.mode() == v1::TOOL_CHOICE_MODE_UNSPECIFIED) return std::nullopt;
-      return json(ToolChoiceModeName(choice.mode()));
+      if (choice.mode() == v1::TOOL_CHOICE_MODE_UNSPECIFIED) return;
+      out.Member("tool_choice", ToolChoiceModeName(choice.mode()));
+      return;
     case v1::ToolChoice::kFunctionName:
-      return json{{"type", "function"}, {"function", {{"name", choice.function_name()}}}};
+      out.Key("tool_choice");
+      out.BeginObject();
+      out.Member("type", "function");
+      out.Key("function");
+      out.BeginObject();
+      out.Member("name", choice.function_name());
+      out.EndObject();
+      out.EndObject();
+      return;
     case v1::ToolChoice::CHOICE_NOT_SET:
-      break;
+      return;
   }
-  return std::nullopt;
 }
 
-std::optional<json> ResponseFormatToJson(const v1::ResponseFormat& format) {
-  if (format.type() == v1::RESPONSE_FORMAT_TYPE_UNSPECIFIED) return std::nullopt;
-  json out = {{"type", ResponseFormatTypeName(format.type())}};
+// Writes the `response_format` member, or nothing for an unspecified type.
+void WriteResponseFormat(const v1::ResponseFormat& format, JsonWriter& out) {
+  if (format.type() == v1::RESPONSE_FORMAT_TYPE_UNSPECIFIED) return;
+  out.Key("response_format");
+  out.BeginObject();
+  out.Member("type", ResponseFormatTypeName(format.type()));
   if (format.type() == v1::RESPONSE_FORMAT_TYPE_JSON_SCHEMA) {
     const v1::JsonSchemaFormat& schema = format.json_schema();
-    json schema_json = {{"name", schema.name()}};
-    if (schema.has_description()) schema_json["description"] = schema.description();
-    if (schema.has_schema()) schema_json["schema"] = StructToJson(schema.schema());
-    if (schema.has_strict()) schema_json["strict"] = schema.strict();
-    out["json_schema"] = std::move(schema_json);
+    out.Key("json_schema");
+    out.BeginObject();
+    out.Member("name", schema.name());
+    if (schema.has_description()) out.Member("description", schema.description());
+    if (schema.has_schema()) {
+      out.Key("schema");
+      WriteStruct(schema.schema(), out);
+    }
+    if (schema.has_strict()) {
+      out.Key("strict");
+      out.Bool(schema.strict());
+    }
+    out.EndObject();
   }
-  return out;
+  out.EndObject();
 }
 
-json WebSearchOptionsToJson(const v1::WebSearchOptions& options) {
-  json out = json::object();
-  if (options.has_search_context_size()) out["search_context_size"] = options.search_context_size();
+void WriteWebSearchOptions(const v1::WebSearchOptions& options, JsonWriter& out) {
+  out.BeginObject();
+  if (options.has_search_context_size()) {
+    out.Member("search_context_size", options.search_context_size());
+  }
   if (options.has_user_location()) {
     const v1::ApproximateLocation& location = options.user_location();
-    json approximate = json::object();
-    if (location.has_city()) approximate["city"] = location.city();
-    if (location.has_country()) approximate["country"] = location.country();
-    if (location.has_region()) approximate["region"] = location.region();
-    if (location.has_timezone()) approximate["timezone"] = location.timezone();
-    out["user_location"] = {{"type", "approximate"}, {"approximate", std::move(approximate)}};
+    out.Key("user_location");
+    out.BeginObject();
+    out.Member("type", "approximate");
+    out.Key("approximate");
+    out.BeginObject();
+    if (location.has_city()) out.Member("city", location.city());
+    if (location.has_country()) out.Member("country", location.country());
+    if (location.has_region()) out.Member("region", location.region());
+    if (location.has_timezone()) out.Member("timezone", location.timezone());
+    out.EndObject();
+    out.EndObject();
   }
-  return out;
+  out.EndObject();
+}
+
+void WriteStrings(std::string_view key, const google::protobuf::RepeatedPtrField<std::string>& values,
+                  JsonWriter& out) {
+  out.Key(key);
+  out.BeginArray();
+  for (const std::string& value : values) out.String(value);
+  out.EndArray();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -466,82 +531,105 @@ absl::StatusOr<std::string> ChatRequestToUpstreamJson(
     const v1::CreateChatCompletionRequest& request, bool stream) {
   RETURN_IF_ERROR(ValidateChatRequest(request));
 
-  json body = json::object();
-  body["model"] = request.model();
-  json messages = json::array();
-  for (const v1::ChatMessage& message : request.messages()) {
-    messages.push_back(MessageToJson(message));
-  }
-  body["messages"] = std::move(messages);
+  std::string body;
+  body.reserve(256 + static_cast<std::size_t>(request.ByteSizeLong()) * 5 / 4);
+  JsonWriter out(body);
+  out.BeginObject();
+  out.Member("model", request.model());
+  out.Key("messages");
+  out.BeginArray();
+  for (const v1::ChatMessage& message : request.messages()) WriteMessage(message, out);
+  out.EndArray();
 
-  if (request.has_max_tokens()) body["max_tokens"] = request.max_tokens();
+  auto integer = [&out](std::string_view key, std::int64_t value) {
+    out.Key(key);
+    out.Int(value);
+  };
+  auto number = [&out](std::string_view key, double value) {
+    out.Key(key);
+    out.Double(value);
+  };
+  auto boolean = [&out](std::string_view key, bool value) {
+    out.Key(key);
+    out.Bool(value);
+  };
+  if (request.has_max_tokens()) integer("max_tokens", request.max_tokens());
   if (request.has_max_completion_tokens()) {
-    body["max_completion_tokens"] = request.max_completion_tokens();
+    integer("max_completion_tokens", request.max_completion_tokens());
   }
-  if (request.has_temperature()) body["temperature"] = request.temperature();
-  if (request.has_top_p()) body["top_p"] = request.top_p();
-  if (request.has_n()) body["n"] = request.n();
-  if (request.stop_size() > 0) {
-    body["stop"] = json(std::vector<std::string>(request.stop().begin(), request.stop().end()));
-  }
-  if (request.has_seed()) body["seed"] = request.seed();
-  if (request.has_presence_penalty()) body["presence_penalty"] = request.presence_penalty();
-  if (request.has_frequency_penalty()) body["frequency_penalty"] = request.frequency_penalty();
-  if (request.has_logprobs()) body["logprobs"] = request.logprobs();
-  if (request.has_top_logprobs()) body["top_logprobs"] = request.top_logprobs();
-  if (request.has_user()) body["user"] = request.user();
+  if (request.has_temperature()) number("temperature", request.temperature());
+  if (request.has_top_p()) number("top_p", request.top_p());
+  if (request.has_n()) integer("n", request.n());
+  if (request.stop_size() > 0) WriteStrings("stop", request.stop(), out);
+  if (request.has_seed()) integer("seed", request.seed());
+  if (request.has_presence_penalty()) number("presence_penalty", request.presence_penalty());
+  if (request.has_frequency_penalty()) number("frequency_penalty", request.frequency_penalty());
+  if (request.has_logprobs()) boolean("logprobs", request.logprobs());
+  if (request.has_top_logprobs()) integer("top_logprobs", request.top_logprobs());
+  if (request.has_user()) out.Member("user", request.user());
   if (request.reasoning_effort() != v1::REASONING_EFFORT_UNSPECIFIED) {
-    body["reasoning_effort"] = ReasoningEffortName(request.reasoning_effort());
+    out.Member("reasoning_effort", ReasoningEffortName(request.reasoning_effort()));
   }
   if (request.tools_size() > 0) {
-    json tools = json::array();
-    for (const v1::Tool& tool : request.tools()) tools.push_back(ToolToJson(tool));
-    body["tools"] = std::move(tools);
+    out.Key("tools");
+    out.BeginArray();
+    for (const v1::Tool& tool : request.tools()) WriteTool(tool, out);
+    out.EndArray();
   }
-  if (request.has_tool_choice()) {
-    if (std::optional<json> choice = ToolChoiceToJson(request.tool_choice())) {
-      body["tool_choice"] = *std::move(choice);
-    }
-  }
+  if (request.has_tool_choice()) WriteToolChoice(request.tool_choice(), out);
   if (request.has_parallel_tool_calls()) {
-    body["parallel_tool_calls"] = request.parallel_tool_calls();
+    boolean("parallel_tool_calls", request.parallel_tool_calls());
   }
-  if (request.has_response_format()) {
-    if (std::optional<json> format = ResponseFormatToJson(request.response_format())) {
-      body["response_format"] = *std::move(format);
-    }
-  }
+  if (request.has_response_format()) WriteResponseFormat(request.response_format(), out);
   if (!request.logit_bias().empty()) {
-    json bias = json::object();
-    for (const auto& [token, value] : request.logit_bias()) bias[absl::StrCat(token)] = value;
-    body["logit_bias"] = std::move(bias);
+    // Sorted, so that the same request always gives the same bytes.
+    std::vector<std::pair<std::int32_t, std::int32_t>> bias(request.logit_bias().begin(),
+                                                            request.logit_bias().end());
+    std::sort(bias.begin(), bias.end());
+    out.Key("logit_bias");
+    out.BeginObject();
+    for (const auto& [token, value] : bias) integer(absl::StrCat(token), value);
+    out.EndObject();
   }
-  if (request.modalities_size() > 0) {
-    body["modalities"] =
-        json(std::vector<std::string>(request.modalities().begin(), request.modalities().end()));
-  }
+  if (request.modalities_size() > 0) WriteStrings("modalities", request.modalities(), out);
   if (request.has_audio()) {
-    body["audio"] = {{"voice", request.audio().voice()}, {"format", request.audio().format()}};
+    out.Key("audio");
+    out.BeginObject();
+    out.Member("voice", request.audio().voice());
+    out.Member("format", request.audio().format());
+    out.EndObject();
   }
   if (request.has_prediction()) {
-    body["prediction"] = {{"type", "content"}, {"content", request.prediction().content()}};
+    out.Key("prediction");
+    out.BeginObject();
+    out.Member("type", "content");
+    out.Member("content", request.prediction().content());
+    out.EndObject();
   }
   if (request.has_web_search_options()) {
-    body["web_search_options"] = WebSearchOptionsToJson(request.web_search_options());
+    out.Key("web_search_options");
+    WriteWebSearchOptions(request.web_search_options(), out);
   }
-  if (request.has_service_tier()) body["service_tier"] = request.service_tier();
-  if (request.has_store()) body["store"] = request.store();
+  if (request.has_service_tier()) out.Member("service_tier", request.service_tier());
+  if (request.has_store()) boolean("store", request.store());
   if (!request.metadata().empty()) {
-    json metadata = json::object();
-    for (const auto& [key, value] : request.metadata()) metadata[key] = value;
-    body["metadata"] = std::move(metadata);
+    std::vector<std::pair<std::string_view, std::string_view>> metadata(
+        request.metadata().begin(), request.metadata().end());
+    std::sort(metadata.begin(), metadata.end());
+    out.Key("metadata");
+    out.BeginObject();
+    for (const auto& [key, value] : metadata) out.Member(key, value);
+    out.EndObject();
   }
   if (stream) {
-    body["stream"] = true;
-    body["stream_options"] = {{"include_usage", true}};
+    boolean("stream", true);
+    out.Key("stream_options");
+    out.BeginObject();
+    boolean("include_usage", true);
+    out.EndObject();
   }
-  MergeExtraBody(request.extra_body(), body);
-  return body.dump();
+  out.EndObject();
+  return WithExtraBody(request.extra_body(), std::move(body));
 }
 
 absl::StatusOr<v1::ChatCompletion> ChatCompletionFromUpstreamJson(std::string_view body) {

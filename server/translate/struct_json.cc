@@ -1,9 +1,12 @@
 #include "translate/struct_json.h"
 
 #include <cmath>
+#include <algorithm>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <utility>
+#include <vector>
 
 namespace gengate::translate {
 namespace {
@@ -12,12 +15,17 @@ using nlohmann::json;
 
 // Struct numbers are doubles; integral ones inside int64 go out as JSON integers so that
 // `"max_tokens": 5` stays `5` and not `5.0` (some upstreams reject a float there).
-json NumberToJson(double number) {
+std::optional<std::int64_t> ExactInteger(double number) {
   constexpr double kTwoPow63 = 9223372036854775808.0;
   if (std::isfinite(number) && std::trunc(number) == number && number >= -kTwoPow63 &&
       number < kTwoPow63) {
     return static_cast<std::int64_t>(number);
   }
+  return std::nullopt;
+}
+
+json NumberToJson(double number) {
+  if (std::optional<std::int64_t> integer = ExactInteger(number)) return *integer;
   return number;
 }
 
@@ -45,6 +53,60 @@ json ValueToJson(const google::protobuf::Value& value) {
       break;
   }
   return nullptr;
+}
+
+void WriteValue(const google::protobuf::Value& value, JsonWriter& out) {
+  switch (value.kind_case()) {
+    case google::protobuf::Value::kNumberValue:
+      if (std::optional<std::int64_t> integer = ExactInteger(value.number_value())) {
+        out.Int(*integer);
+      } else {
+        out.Double(value.number_value());
+      }
+      return;
+    case google::protobuf::Value::kStringValue:
+      out.String(value.string_value());
+      return;
+    case google::protobuf::Value::kBoolValue:
+      out.Bool(value.bool_value());
+      return;
+    case google::protobuf::Value::kStructValue:
+      WriteStruct(value.struct_value(), out);
+      return;
+    case google::protobuf::Value::kListValue:
+      out.BeginArray();
+      for (const google::protobuf::Value& element : value.list_value().values()) {
+        WriteValue(element, out);
+      }
+      out.EndArray();
+      return;
+    case google::protobuf::Value::kNullValue:
+    case google::protobuf::Value::KIND_NOT_SET:
+      break;
+  }
+  out.Null();
+}
+
+void WriteStruct(const google::protobuf::Struct& value, JsonWriter& out) {
+  std::vector<const google::protobuf::Map<std::string, google::protobuf::Value>::value_type*>
+      fields;
+  fields.reserve(value.fields().size());
+  for (const auto& field : value.fields()) fields.push_back(&field);
+  std::sort(fields.begin(), fields.end(),
+            [](const auto* a, const auto* b) { return a->first < b->first; });
+  out.BeginObject();
+  for (const auto* field : fields) {
+    out.Key(field->first);
+    WriteValue(field->second, out);
+  }
+  out.EndObject();
+}
+
+std::string WithExtraBody(const google::protobuf::Struct& extra_body, std::string body) {
+  if (extra_body.fields().empty()) return body;
+  json document = json::parse(body);
+  MergeExtraBody(extra_body, document);
+  return document.dump();
 }
 
 json StructToJson(const google::protobuf::Struct& value) {

@@ -46,6 +46,32 @@ TEST(StructJsonTest, IntegralDoublesBecomeJsonIntegers) {
   EXPECT_NE(text.find("\"fraction\":0.7,"), std::string::npos) << text;
 }
 
+TEST(StructJsonTest, WriteStructGivesWhatStructToJsonGives) {
+  const json original = json::parse(R"({
+    "null": null, "yes": true, "no": false, "int": 42, "negative": -7, "float": 0.7,
+    "huge": 1e20, "text": "h\"é\nllo", "list": [1, "two", [3.5], {"four": null}],
+    "nested": {"b": {"z": [], "a": 1}}, "empty": {}, "zeta": 0, "alpha": -0.5
+  })");
+  const google::protobuf::Struct as_struct = JsonToStruct(original);
+  std::string text;
+  JsonWriter out(text);
+  WriteStruct(as_struct, out);
+
+  const json written = json::parse(text);
+  EXPECT_EQ(written, StructToJson(as_struct));
+  EXPECT_TRUE(written["int"].is_number_integer());
+  EXPECT_TRUE(written["huge"].is_number_float());
+  // Keys sorted at every level: nlohmann's dump sorts them too.
+  EXPECT_EQ(text, StructToJson(as_struct).dump());
+}
+
+TEST(StructJsonTest, WithExtraBodyMergesOnlyWhenThereIsOne) {
+  const std::string body = R"({"model":"m","stream":true})";
+  EXPECT_EQ(WithExtraBody(google::protobuf::Struct(), body), body) << "returned untouched";
+  google::protobuf::Struct extra = JsonToStruct(json::parse(R"({"stream":null,"top_k":5})"));
+  EXPECT_EQ(json::parse(WithExtraBody(extra, body)), json::parse(R"({"model":"m","top_k":5})"));
+}
+
 TEST(StructJsonTest, UnsetValueIsNull) {
   EXPECT_TRUE(ValueToJson(google::protobuf::Value()).is_null());
 }
