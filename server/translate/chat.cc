@@ -220,10 +220,7 @@ void WriteTool(const v1::Tool& tool, JsonWriter& out) {
     out.Key("parameters");
     WriteStruct(function.parameters(), out);
   }
-  if (function.has_strict()) {
-    out.Key("strict");
-    out.Bool(function.strict());
-  }
+  if (function.has_strict()) out.BoolMember("strict", function.strict());
   out.EndObject();
   out.EndObject();
 }
@@ -266,10 +263,7 @@ void WriteResponseFormat(const v1::ResponseFormat& format, JsonWriter& out) {
       out.Key("schema");
       WriteStruct(schema.schema(), out);
     }
-    if (schema.has_strict()) {
-      out.Key("strict");
-      out.Bool(schema.strict());
-    }
+    if (schema.has_strict()) out.BoolMember("strict", schema.strict());
     out.EndObject();
   }
   out.EndObject();
@@ -541,31 +535,23 @@ absl::StatusOr<std::string> ChatRequestToUpstreamJson(
   for (const v1::ChatMessage& message : request.messages()) WriteMessage(message, out);
   out.EndArray();
 
-  auto integer = [&out](std::string_view key, std::int64_t value) {
-    out.Key(key);
-    out.Int(value);
-  };
-  auto number = [&out](std::string_view key, double value) {
-    out.Key(key);
-    out.Double(value);
-  };
-  auto boolean = [&out](std::string_view key, bool value) {
-    out.Key(key);
-    out.Bool(value);
-  };
-  if (request.has_max_tokens()) integer("max_tokens", request.max_tokens());
+  if (request.has_max_tokens()) out.IntMember("max_tokens", request.max_tokens());
   if (request.has_max_completion_tokens()) {
-    integer("max_completion_tokens", request.max_completion_tokens());
+    out.IntMember("max_completion_tokens", request.max_completion_tokens());
   }
-  if (request.has_temperature()) number("temperature", request.temperature());
-  if (request.has_top_p()) number("top_p", request.top_p());
-  if (request.has_n()) integer("n", request.n());
+  if (request.has_temperature()) out.DoubleMember("temperature", request.temperature());
+  if (request.has_top_p()) out.DoubleMember("top_p", request.top_p());
+  if (request.has_n()) out.IntMember("n", request.n());
   if (request.stop_size() > 0) WriteStrings("stop", request.stop(), out);
-  if (request.has_seed()) integer("seed", request.seed());
-  if (request.has_presence_penalty()) number("presence_penalty", request.presence_penalty());
-  if (request.has_frequency_penalty()) number("frequency_penalty", request.frequency_penalty());
-  if (request.has_logprobs()) boolean("logprobs", request.logprobs());
-  if (request.has_top_logprobs()) integer("top_logprobs", request.top_logprobs());
+  if (request.has_seed()) out.IntMember("seed", request.seed());
+  if (request.has_presence_penalty()) {
+    out.DoubleMember("presence_penalty", request.presence_penalty());
+  }
+  if (request.has_frequency_penalty()) {
+    out.DoubleMember("frequency_penalty", request.frequency_penalty());
+  }
+  if (request.has_logprobs()) out.BoolMember("logprobs", request.logprobs());
+  if (request.has_top_logprobs()) out.IntMember("top_logprobs", request.top_logprobs());
   if (request.has_user()) out.Member("user", request.user());
   if (request.reasoning_effort() != v1::REASONING_EFFORT_UNSPECIFIED) {
     out.Member("reasoning_effort", ReasoningEffortName(request.reasoning_effort()));
@@ -578,7 +564,7 @@ absl::StatusOr<std::string> ChatRequestToUpstreamJson(
   }
   if (request.has_tool_choice()) WriteToolChoice(request.tool_choice(), out);
   if (request.has_parallel_tool_calls()) {
-    boolean("parallel_tool_calls", request.parallel_tool_calls());
+    out.BoolMember("parallel_tool_calls", request.parallel_tool_calls());
   }
   if (request.has_response_format()) WriteResponseFormat(request.response_format(), out);
   if (!request.logit_bias().empty()) {
@@ -588,7 +574,7 @@ absl::StatusOr<std::string> ChatRequestToUpstreamJson(
     std::sort(bias.begin(), bias.end());
     out.Key("logit_bias");
     out.BeginObject();
-    for (const auto& [token, value] : bias) integer(absl::StrCat(token), value);
+    for (const auto& [token, value] : bias) out.IntMember(absl::StrCat(token), value);
     out.EndObject();
   }
   if (request.modalities_size() > 0) WriteStrings("modalities", request.modalities(), out);
@@ -611,7 +597,7 @@ absl::StatusOr<std::string> ChatRequestToUpstreamJson(
     WriteWebSearchOptions(request.web_search_options(), out);
   }
   if (request.has_service_tier()) out.Member("service_tier", request.service_tier());
-  if (request.has_store()) boolean("store", request.store());
+  if (request.has_store()) out.BoolMember("store", request.store());
   if (!request.metadata().empty()) {
     std::vector<std::pair<std::string_view, std::string_view>> metadata(
         request.metadata().begin(), request.metadata().end());
@@ -622,10 +608,10 @@ absl::StatusOr<std::string> ChatRequestToUpstreamJson(
     out.EndObject();
   }
   if (stream) {
-    boolean("stream", true);
+    out.BoolMember("stream", true);
     out.Key("stream_options");
     out.BeginObject();
-    boolean("include_usage", true);
+    out.BoolMember("include_usage", true);
     out.EndObject();
   }
   out.EndObject();

@@ -35,10 +35,22 @@ class JsonWriter {
   void Bool(bool value);
   void Null();
 
-  // Key(key), then the value.
+  // Key(key), then the value. Named by type: a string literal would otherwise pick the bool.
   void Member(std::string_view key, std::string_view value) {
     Key(key);
     String(value);
+  }
+  void IntMember(std::string_view key, std::int64_t value) {
+    Key(key);
+    Int(value);
+  }
+  void DoubleMember(std::string_view key, double value) {
+    Key(key);
+    Double(value);
+  }
+  void BoolMember(std::string_view key, bool value) {
+    Key(key);
+    Bool(value);
   }
 
  private:

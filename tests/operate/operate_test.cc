@@ -246,6 +246,13 @@ std::vector<std::string> BaseFlags(const std::string& upstream_url) {
           absl::StrCat("--upstream_url=", upstream_url), "--drain_timeout=2s"};
 }
 
+// BaseFlags on the built-in fake upstream, and one more.
+std::vector<std::string> FakeFlagsWith(std::string flag) {
+  std::vector<std::string> flags = BaseFlags("fake");
+  flags.push_back(std::move(flag));
+  return flags;
+}
+
 // ---------------------------------------------------------------------------------------
 // One gengate on the built-in fake upstream, shared by the suite.
 
@@ -564,11 +571,7 @@ TEST_F(OperateTest, FailedCallLogLineNamesTheCodeAndError) {
 // Flags that change what is served or how it is logged: a process each.
 
 TEST(OperateFlagsTest, ReflectionCanBeTurnedOff) {
-  GengateProcess gengate(GENGATE_BINARY, [] {
-    std::vector<std::string> flags = BaseFlags("fake");
-    flags.push_back("--reflection=false");
-    return flags;
-  }());
+  GengateProcess gengate(GENGATE_BINARY, FakeFlagsWith("--reflection=false"));
   absl::Status started = gengate.Start();
   ASSERT_TRUE(started.ok()) << started;
   reflection::ServerReflectionRequest request;
@@ -583,11 +586,7 @@ TEST(OperateFlagsTest, ReflectionCanBeTurnedOff) {
 }
 
 TEST(OperateFlagsTest, SchedBatchCanBeTurnedOff) {
-  GengateProcess gengate(GENGATE_BINARY, [] {
-    std::vector<std::string> flags = BaseFlags("fake");
-    flags.push_back("--sched_batch=false");
-    return flags;
-  }());
+  GengateProcess gengate(GENGATE_BINARY, FakeFlagsWith("--sched_batch=false"));
   absl::Status started = gengate.Start();
   ASSERT_TRUE(started.ok()) << started;
   auto stub = v1::ChatService::NewStub(gengate.channel());
@@ -749,7 +748,14 @@ TEST_F(OperateDrainTest, ReadinessFailsAtOnceAndTheRunningStreamFinishes) {
   v1::ChatCompletion unused;
   grpc::Status refused =
       fresh->CreateChatCompletion(&refused_context, UserRequest("gpt-test", "Hi"), &unused);
-  EXPECT_EQ(refused.error_code(), grpc::StatusCode::UNAVAILABLE) << refused.error_message();
+  // gengate refuses it with UNAVAILABLE, or the connection is refused (UNAVAILABLE too). gRPC
+  // closes its listener asynchronously after Shutdown, though: a connection it still accepts
+  // then carries a call that gRPC itself cancels as the server shuts down (CANCELLED), before
+  // any gengate code sees it. With two CPU hogs beside the test this was seen once in 50 runs
+  // under SCHED_OTHER, and more often under SCHED_BATCH (gRPC's threads then wait for the hogs).
+  EXPECT_THAT(refused.error_code(),
+              ::testing::AnyOf(grpc::StatusCode::UNAVAILABLE, grpc::StatusCode::CANCELLED))
+      << refused.error_message();
   // The running stream finishes normally.
   finish->Open();
   std::string rest;
