@@ -44,6 +44,9 @@ class SharedOwnership {
 // Upstream error bodies are kept only this far: enough for any JSON envelope.
 inline constexpr std::size_t kMaxErrorBody = 64 << 10;
 
+// Unary answers smaller than this are concluded on the event loop even while it is busy.
+inline constexpr std::size_t kConcludeInPlaceBytes = 64 << 10;
+
 // A unary RPC: one upstream JSON answer parsed into `Response`.
 template <typename Response>
 class UnaryUpstreamReactor final : public grpc::ServerUnaryReactor,
@@ -106,18 +109,17 @@ class UnaryUpstreamReactor final : public grpc::ServerUnaryReactor,
     if (Release()) delete this;
   }
 
-  // While other transfers run on the event loop, the answer is turned into the reply and
-  // finished on a gRPC thread instead: an alarm whose deadline has passed runs its callback
-  // on gRPC's executor at once (a deadline of "now" would wait for the next millisecond tick
-  // of gRPC's timer), where Finish joins gRPC's own batching. Finishing from the loop thread
-  // under load made gRPC hand the write and the completion to two more threads: 4.5 context
-  // switches per call against 1.6 this way, and about 30 % more calls per second on one
-  // core; the loop is also free for the other transfers while the answer is parsed. When
-  // the loop has nothing else to do, the hand-off would only add a thread wakeup to the
-  // call's latency, so the answer is concluded in place (README, Benchmarks).
+  // A large answer (embeddings, images) is turned into the reply and finished on a gRPC
+  // thread while other transfers run on the event loop, so that its parse does not hold them
+  // up: an alarm whose deadline has passed runs its callback on gRPC's executor at once (a
+  // deadline of "now" would wait for the next millisecond tick of gRPC's timer). A small one
+  // (a chat answer) is concluded in place: with the threads under SCHED_BATCH the hand-off
+  // cost more than it saved (unary chat at c=64, 16 and 256: 6 to 25 % more calls per second
+  // concluded in place, README, Benchmarks), and without other transfers it would only add a
+  // thread wakeup to the call's latency.
   void OnComplete(const http::TransferResult& result) override {
     result_ = result;
-    if (!result.client_busy) {
+    if (!result.client_busy || body_.size() < kConcludeInPlaceBytes) {
       Conclude();
       return;
     }

@@ -2,6 +2,7 @@
 // turn answers, streams and failures into messages and statuses, and that they abort the
 // transfer when the caller goes away.
 #include "service/chat_service.h"
+#include "service/reactors.h"
 
 #include <deque>
 #include <functional>
@@ -241,9 +242,10 @@ class ChatServiceTest : public ::testing::Test {
   std::unique_ptr<v1::ChatService::Stub> stub_;
 };
 
-// With other transfers running on the loop the answer is concluded on a gRPC thread; the
+// With other transfers running on the loop a large answer is concluded on a gRPC thread; the
 // caller must see the same answer, status and trailers either way.
 TEST_F(ChatServiceTest, UnaryAnswerConcludedOffTheLoopWhenItIsBusy) {
+  const std::string content = "Busy" + std::string(kConcludeInPlaceBytes, 'y');
   std::thread upstream([&] {
     ASSERT_TRUE(client_.WaitForStarts(1));
     http::TransferResult busy;
@@ -251,7 +253,7 @@ TEST_F(ChatServiceTest, UnaryAnswerConcludedOffTheLoopWhenItIsBusy) {
     client_.Answer(1, 200, "application/json",
                    {R"({"id":"chatcmpl-9","object":"chat.completion","created":7,)",
                     R"("model":"gpt-4o-mini","choices":[{"index":0,"message":{"role":)",
-                    R"("assistant","content":"Busy"},"finish_reason":"stop"}]})"},
+                    R"("assistant","content":")" + content + R"("},"finish_reason":"stop"}]})"},
                    busy);
   });
   grpc::ClientContext context;
@@ -261,7 +263,7 @@ TEST_F(ChatServiceTest, UnaryAnswerConcludedOffTheLoopWhenItIsBusy) {
 
   ASSERT_TRUE(status.ok()) << status.error_message();
   EXPECT_EQ(completion.id(), "chatcmpl-9");
-  EXPECT_EQ(completion.choices(0).message().content(), "Busy");
+  EXPECT_EQ(completion.choices(0).message().content(), content);
   const auto& trailers = context.GetServerTrailingMetadata();
   auto upstream_id = trailers.find("x-upstream-request-id");
   ASSERT_NE(upstream_id, trailers.end());
@@ -272,7 +274,8 @@ TEST_F(ChatServiceTest, UnaryFailureConcludedOffTheLoopWhenItIsBusy) {
   std::thread upstream([&] {
     ASSERT_TRUE(client_.WaitForStarts(1));
     http::TransferResult reset{status::TransportFailure::kReset, "reset", /*client_busy=*/true};
-    client_.Answer(1, 200, "application/json", {R"({"id":)"}, reset);
+    client_.Answer(1, 200, "application/json",
+                   {R"({"id":")" + std::string(kConcludeInPlaceBytes, 'x')}, reset);
   });
   grpc::ClientContext context;
   v1::ChatCompletion completion;
