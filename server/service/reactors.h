@@ -114,9 +114,10 @@ class UnaryUpstreamReactor final : public grpc::ServerUnaryReactor,
   // up: an alarm whose deadline has passed runs its callback on gRPC's executor at once (a
   // deadline of "now" would wait for the next millisecond tick of gRPC's timer). A small one
   // (a chat answer) is concluded in place: with the threads under SCHED_BATCH the hand-off
-  // cost more than it saved (unary chat at c=64, 16 and 256: 6 to 25 % more calls per second
-  // concluded in place, README, Benchmarks), and without other transfers it would only add a
-  // thread wakeup to the call's latency.
+  // costs about what it saves (unary chat at c=16, 64 and 256: 10 of 14 interleaved pairs were
+  // faster in place, by up to 38 %, and 4 slower, one by 28 %: this machine's noise is as large
+  // as the effect; README, Benchmarks), and without other transfers it would only add a thread
+  // wakeup to the call's latency.
   void OnComplete(const http::TransferResult& result) override {
     result_ = result;
     if (!result.client_busy || body_.size() < kConcludeInPlaceBytes) {
