@@ -64,6 +64,7 @@ UpstreamSettings UpstreamSettings::FromConfig(const config::Config& config) {
   settings.stream_idle_timeout = config.stream_idle_timeout;
   settings.stream_buffer_bytes = config.stream_buffer_bytes;
   settings.max_message_bytes = config.max_message_bytes;
+  if (!config.sched_batch) settings.conclude_in_place_bytes = 0;
   return settings;
 }
 

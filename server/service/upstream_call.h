@@ -3,6 +3,7 @@
 #pragma once
 
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -32,6 +33,9 @@ struct UpstreamSettings {
   absl::Duration stream_idle_timeout = absl::Seconds(120);
   std::int64_t stream_buffer_bytes = 1 << 20;
   std::int64_t max_message_bytes = 64 << 20;
+  // Unary answers smaller than this are concluded on the event loop even while other transfers
+  // run there (reactors.h, OnComplete); 0 under --sched_batch=false.
+  std::size_t conclude_in_place_bytes = 64 << 10;
 
   static UpstreamSettings FromConfig(const config::Config& config);
 };

@@ -2,7 +2,6 @@
 // turn answers, streams and failures into messages and statuses, and that they abort the
 // transfer when the caller goes away.
 #include "service/chat_service.h"
-#include "service/reactors.h"
 
 #include <deque>
 #include <functional>
@@ -245,7 +244,8 @@ class ChatServiceTest : public ::testing::Test {
 // With other transfers running on the loop a large answer is concluded on a gRPC thread; the
 // caller must see the same answer, status and trailers either way.
 TEST_F(ChatServiceTest, UnaryAnswerConcludedOffTheLoopWhenItIsBusy) {
-  const std::string content = "Busy" + std::string(kConcludeInPlaceBytes, 'y');
+  const std::string content =
+      "Busy" + std::string(UpstreamSettings{}.conclude_in_place_bytes, 'y');
   std::thread upstream([&] {
     ASSERT_TRUE(client_.WaitForStarts(1));
     http::TransferResult busy;
@@ -275,7 +275,8 @@ TEST_F(ChatServiceTest, UnaryFailureConcludedOffTheLoopWhenItIsBusy) {
     ASSERT_TRUE(client_.WaitForStarts(1));
     http::TransferResult reset{status::TransportFailure::kReset, "reset", /*client_busy=*/true};
     client_.Answer(1, 200, "application/json",
-                   {R"({"id":")" + std::string(kConcludeInPlaceBytes, 'x')}, reset);
+                   {R"({"id":")" + std::string(UpstreamSettings{}.conclude_in_place_bytes, 'x')},
+                   reset);
   });
   grpc::ClientContext context;
   v1::ChatCompletion completion;
@@ -283,6 +284,14 @@ TEST_F(ChatServiceTest, UnaryFailureConcludedOffTheLoopWhenItIsBusy) {
   upstream.join();
 
   EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE) << status.error_message();
+}
+
+// Concluding small answers on a busy loop pays only when the threads run as SCHED_BATCH.
+TEST(UpstreamSettingsTest, SmallAnswersAreConcludedInPlaceOnlyUnderSchedBatch) {
+  config::Config config;
+  EXPECT_EQ(UpstreamSettings::FromConfig(config).conclude_in_place_bytes, 64u << 10);
+  config.sched_batch = false;
+  EXPECT_EQ(UpstreamSettings::FromConfig(config).conclude_in_place_bytes, 0u);
 }
 
 TEST_F(ChatServiceTest, UnaryCallSendsTheRequestAndReturnsTheAnswer) {
