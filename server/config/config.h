@@ -36,9 +36,9 @@ struct Config {
   bool reflection = true;
   // Every thread runs under SCHED_BATCH: a thread woken by another of gengate's (the event
   // loop by a new request, a gRPC thread by an answer) does not preempt the one running, which
-  // then hands over a batch instead of one item per context switch. Needs no privilege, and
-  // never takes CPU from other processes: only the wakeup preemption of gengate's own threads
-  // is given up.
+  // then hands over a batch instead of one item per context switch. Needs no privilege. It
+  // gives up preempting other processes too, which costs throughput on CPUs shared with busy
+  // neighbours (README, Configuration).
   bool sched_batch = true;
 
   // Server keepalive pings: find dead peers (a client that vanished behind a NAT or load
