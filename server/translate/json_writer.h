@@ -9,8 +9,9 @@
 //   out.EndObject();
 //
 // The caller writes a well-formed sequence (a Key before every member value, Begin and End
-// paired); the writer adds the commas, escapes strings and formats numbers as nlohmann's dump
-// does (a double always shows it is one: 1.0, not 1; non-finite numbers become null).
+// paired); the writer adds the commas and escapes strings. Numbers are written in their
+// shortest exact form, so a reader gets the same value back, and a double always shows that it
+// is one (1.0, not 1), as nlohmann's dump does. Non-finite numbers become null.
 #pragma once
 
 #include <cstdint>

@@ -1,4 +1,5 @@
-// google.protobuf.Struct ⇄ nlohmann::json, and the extra_body merge shared by every family.
+// google.protobuf.Struct ⇄ nlohmann::json, Struct → JSON text (JsonWriter), and the extra_body
+// merge shared by every family.
 #pragma once
 
 #include <string>
