@@ -246,6 +246,27 @@ std::vector<std::string> BaseFlags(const std::string& upstream_url) {
           absl::StrCat("--upstream_url=", upstream_url), "--drain_timeout=2s"};
 }
 
+// One CreateChatCompletion over `channel`, with a 30 s deadline.
+grpc::Status UnaryChatOn(const std::shared_ptr<grpc::Channel>& channel,
+                         const v1::CreateChatCompletionRequest& request,
+                         v1::ChatCompletion* completion, const std::string& request_id = "") {
+  auto stub = v1::ChatService::NewStub(channel);
+  grpc::ClientContext context;
+  SetDeadline(context, absl::Seconds(30));
+  if (!request_id.empty()) context.AddMetadata("x-request-id", request_id);
+  return stub->CreateChatCompletion(&context, request, completion);
+}
+
+// Every thread of the process runs under `policy`; the gRPC threads and the event loop exist
+// once a call went through, so there are more than a few.
+void ExpectEveryThreadRuns(pid_t pid, int policy) {
+  const std::map<pid_t, int> policies = ThreadPolicies(pid);
+  ASSERT_GT(policies.size(), 3u) << "the gRPC threads and the event loop are missing";
+  for (const auto& [tid, actual] : policies) {
+    EXPECT_EQ(actual, policy) << "thread " << tid;
+  }
+}
+
 // BaseFlags on the built-in fake upstream, and one more.
 std::vector<std::string> FakeFlagsWith(std::string flag) {
   std::vector<std::string> flags = BaseFlags("fake");
@@ -282,11 +303,7 @@ class OperateTest : public ::testing::Test {
   static grpc::Status UnaryChat(const v1::CreateChatCompletionRequest& request,
                                 v1::ChatCompletion* completion,
                                 const std::string& request_id = "") {
-    auto stub = v1::ChatService::NewStub(gengate_->channel());
-    grpc::ClientContext context;
-    SetDeadline(context, absl::Seconds(30));
-    if (!request_id.empty()) context.AddMetadata("x-request-id", request_id);
-    return stub->CreateChatCompletion(&context, request, completion);
+    return UnaryChatOn(gengate_->channel(), request, completion, request_id);
   }
 
   static inline std::unique_ptr<GengateProcess> gengate_;
@@ -309,13 +326,8 @@ TEST_F(OperateTest, EveryThreadRunsAsSchedBatch) {
   v1::ChatCompletion completion;
   ASSERT_TRUE(UnaryChat(UserRequest("fake-model", "hi"), &completion).ok());
 
-  const std::map<pid_t, int> policies = ThreadPolicies(gengate_->pid());
-
   EXPECT_EQ(JsonString(gengate_->serving_line(), "scheduling"), "batch");
-  ASSERT_GT(policies.size(), 3u) << "the gRPC threads and the event loop are missing";
-  for (const auto& [tid, policy] : policies) {
-    EXPECT_EQ(policy, SCHED_BATCH) << "thread " << tid;
-  }
+  ExpectEveryThreadRuns(gengate_->pid(), SCHED_BATCH);
 }
 
 class OperateHealthTest : public OperateTest, public ::testing::WithParamInterface<std::string> {};
@@ -589,20 +601,11 @@ TEST(OperateFlagsTest, SchedBatchCanBeTurnedOff) {
   GengateProcess gengate(GENGATE_BINARY, FakeFlagsWith("--sched_batch=false"));
   absl::Status started = gengate.Start();
   ASSERT_TRUE(started.ok()) << started;
-  auto stub = v1::ChatService::NewStub(gengate.channel());
-  grpc::ClientContext context;
-  SetDeadline(context, absl::Seconds(30));
   v1::ChatCompletion completion;
-  ASSERT_TRUE(
-      stub->CreateChatCompletion(&context, UserRequest("fake-model", "hi"), &completion).ok());
-
-  const std::map<pid_t, int> policies = ThreadPolicies(gengate.pid());
+  ASSERT_TRUE(UnaryChatOn(gengate.channel(), UserRequest("fake-model", "hi"), &completion).ok());
 
   EXPECT_EQ(JsonString(gengate.serving_line(), "scheduling"), "other");
-  ASSERT_GT(policies.size(), 3u);
-  for (const auto& [tid, policy] : policies) {
-    EXPECT_EQ(policy, SCHED_OTHER) << "thread " << tid;
-  }
+  ExpectEveryThreadRuns(gengate.pid(), SCHED_OTHER);
 }
 
 TEST(OperateFlagsTest, TextLogsAreOneKeyValueLinePerCall) {
@@ -617,14 +620,10 @@ TEST(OperateFlagsTest, TextLogsAreOneKeyValueLinePerCall) {
   ASSERT_TRUE(serving.has_value()) << gengate.OutputText();
   const std::size_t at = serving->find("listen=") + 7;
   const std::string listen = serving->substr(at, serving->find(' ', at) - at);
-  auto stub = v1::ChatService::NewStub(
-      grpc::CreateChannel(listen, grpc::InsecureChannelCredentials()));
-  grpc::ClientContext context;
-  SetDeadline(context, absl::Seconds(30));
-  context.AddMetadata("x-request-id", "text-log-call");
   v1::ChatCompletion completion;
   grpc::Status status =
-      stub->CreateChatCompletion(&context, UserRequest("gpt-text", kPromptPhrase), &completion);
+      UnaryChatOn(grpc::CreateChannel(listen, grpc::InsecureChannelCredentials()),
+                  UserRequest("gpt-text", kPromptPhrase), &completion, "text-log-call");
   ASSERT_TRUE(status.ok()) << status.error_message();
 
   std::optional<std::string> call = gengate.WaitForOutputLine(
@@ -905,13 +904,9 @@ TEST_F(OperateTlsTest, TlsListenerServesAVerifyingClient) {
   std::unique_ptr<GengateProcess> gengate = StartTls(/*require_client_certificates=*/false);
   ASSERT_NE(gengate, nullptr);
   std::shared_ptr<grpc::Channel> channel = TlsChannel(*gengate, "");
-  auto chat = v1::ChatService::NewStub(channel);
-  grpc::ClientContext context;
-  SetDeadline(context, absl::Seconds(30));
   v1::ChatCompletion completion;
 
-  grpc::Status status = chat->CreateChatCompletion(&context, UserRequest("gpt-tls", "Hi"),
-                                                   &completion);
+  grpc::Status status = UnaryChatOn(channel, UserRequest("gpt-tls", "Hi"), &completion);
 
   EXPECT_TRUE(status.ok()) << status.error_message();
   EXPECT_EQ(CheckHealth(channel, "gengate.v1.ChatService"), HealthCheckResponse::SERVING);
