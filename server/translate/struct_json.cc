@@ -1,7 +1,7 @@
 #include "translate/struct_json.h"
 
-#include <cmath>
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <optional>
 #include <string>
