@@ -3,11 +3,13 @@
 #include <curl/curl.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 #include <map>
 #include <string_view>
@@ -116,6 +118,14 @@ class CurlClient final : public Client {
   int NextTimeoutMs(absl::Time now) const;
 
   static int OnSocket(CURL* easy, curl_socket_t fd, int what, void* self, void* socket_data);
+  static curl_socket_t OnOpenSocket(void* self, curlsocktype purpose, curl_sockaddr* address);
+  static int OnCloseSocket(void* self, curl_socket_t fd);
+  // Makes epoll watch `fd` for `events` (0: curl no longer watches it), with as few epoll_ctl
+  // calls as it takes.
+  void Watch(int fd, std::uint32_t events);
+  // An event on a socket curl parked: it is an idle pooled connection that the upstream
+  // closed or wrote to. epoll stops watching it; curl finds it dead when it next checks it.
+  bool DropIfParked(int fd);
   static int OnTimer(CURLM* multi, long timeout_ms, void* self);
   static size_t OnHeader(char* data, size_t size, size_t count, void* transfer);
   static size_t OnWrite(char* data, size_t size, size_t count, void* transfer);
@@ -133,6 +143,18 @@ class CurlClient final : public Client {
 
   // Loop-thread state.
   absl::flat_hash_map<TransferId, std::unique_ptr<Transfer>> transfers_;
+  // The sockets epoll watches, each with the events curl asked for. A connection that goes
+  // back to curl's pool is *parked*: curl no longer watches it (CURL_POLL_REMOVE), but it stays
+  // in epoll for EPOLLIN, so the next transfer that reuses it costs no epoll_ctl, where
+  // deleting and adding it back cost two per call. A parked socket that turns readable (the
+  // upstream closed it) is dropped from epoll at once. curl's close callback drops a socket
+  // before its number can be reused; the open callback and Watch's fallbacks make sure a
+  // reused number is never taken for one epoll still has.
+  struct Watched {
+    std::uint32_t registered = 0;  // the events epoll has for it
+    bool parked = false;
+  };
+  absl::flat_hash_map<int, Watched> watched_;
   std::multimap<absl::Time, TransferId> idle_queue_;
   // Easy handles of finished transfers, reset and kept for the next ones: creating a handle
   // costs more than resetting one (its buffers, DNS and TLS session hooks stay allocated).
@@ -232,6 +254,7 @@ void CurlClient::Loop() {
         [[maybe_unused]] ssize_t r = read(wake_fd_, &count, sizeof(count));
         continue;
       }
+      if (DropIfParked(fd)) continue;
       int flags = 0;
       if (events[i].events & EPOLLIN) flags |= CURL_CSELECT_IN;
       if (events[i].events & EPOLLOUT) flags |= CURL_CSELECT_OUT;
@@ -308,6 +331,11 @@ void CurlClient::StartTransfer(Command& command) {
   // stream. Plain http is HTTP/1.1 here, where waiting would only serialize transfers.
   if (absl::StartsWith(request.url, "https://")) curl_easy_setopt(easy, CURLOPT_PIPEWAIT, 1L);
   curl_easy_setopt(easy, CURLOPT_TCP_NODELAY, 1L);
+  // Connections remember these from the transfer that opened them.
+  curl_easy_setopt(easy, CURLOPT_OPENSOCKETFUNCTION, &CurlClient::OnOpenSocket);
+  curl_easy_setopt(easy, CURLOPT_OPENSOCKETDATA, this);
+  curl_easy_setopt(easy, CURLOPT_CLOSESOCKETFUNCTION, &CurlClient::OnCloseSocket);
+  curl_easy_setopt(easy, CURLOPT_CLOSESOCKETDATA, this);
   curl_easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L);
   curl_easy_setopt(easy, CURLOPT_USERAGENT, options_.user_agent.c_str());
   curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS,
@@ -472,19 +500,65 @@ void CurlClient::DeliverHead(Transfer& transfer) {
 }
 
 int CurlClient::OnSocket(CURL*, curl_socket_t fd, int what, void* self, void*) {
-  auto* client = static_cast<CurlClient*>(self);
-  if (what == CURL_POLL_REMOVE) {
-    epoll_ctl(client->epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
-    return 0;
+  std::uint32_t events = 0;
+  if (what & CURL_POLL_IN) events |= EPOLLIN;
+  if (what & CURL_POLL_OUT) events |= EPOLLOUT;
+  static_cast<CurlClient*>(self)->Watch(fd, what == CURL_POLL_REMOVE ? 0 : events);
+  return 0;
+}
+
+void CurlClient::Watch(int fd, std::uint32_t events) {
+  auto it = watched_.find(fd);
+  if (events == 0) {
+    if (it == watched_.end()) return;
+    if (it->second.registered == EPOLLIN) {
+      it->second.parked = true;
+      return;
+    }
+    // Parked for writing, an idle socket would wake the loop on every turn.
+    epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
+    watched_.erase(it);
+    return;
   }
   epoll_event event{};
+  event.events = events;
   event.data.fd = fd;
-  if (what & CURL_POLL_IN) event.events |= EPOLLIN;
-  if (what & CURL_POLL_OUT) event.events |= EPOLLOUT;
-  if (epoll_ctl(client->epoll_fd_, EPOLL_CTL_MOD, fd, &event) != 0 && errno == ENOENT) {
-    epoll_ctl(client->epoll_fd_, EPOLL_CTL_ADD, fd, &event);
+  if (it == watched_.end()) {
+    if (epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &event) != 0 && errno == EEXIST) {
+      epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, fd, &event);
+    }
+    watched_.emplace(fd, Watched{events, false});
+    return;
   }
-  return 0;
+  it->second.parked = false;
+  if (it->second.registered != events) {
+    if (epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, fd, &event) != 0 && errno == ENOENT) {
+      epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &event);
+    }
+    it->second.registered = events;
+  }
+}
+
+bool CurlClient::DropIfParked(int fd) {
+  auto it = watched_.find(fd);
+  if (it == watched_.end() || !it->second.parked) return false;
+  epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
+  watched_.erase(it);
+  return true;
+}
+
+curl_socket_t CurlClient::OnOpenSocket(void* self, curlsocktype, curl_sockaddr* address) {
+  const int fd = socket(address->family, address->socktype | SOCK_CLOEXEC, address->protocol);
+  // Should curl ever have closed a parked socket past the close callback, the kernel dropped
+  // it from epoll then, and its number, reused now, must not look watched.
+  if (fd >= 0) static_cast<CurlClient*>(self)->watched_.erase(fd);
+  return fd >= 0 ? fd : CURL_SOCKET_BAD;
+}
+
+int CurlClient::OnCloseSocket(void* self, curl_socket_t fd) {
+  auto* client = static_cast<CurlClient*>(self);
+  if (client->watched_.erase(fd) > 0) epoll_ctl(client->epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
+  return close(fd);
 }
 
 int CurlClient::OnTimer(CURLM*, long timeout_ms, void* self) {

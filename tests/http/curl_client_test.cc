@@ -7,6 +7,8 @@
 #include <unistd.h>
 
 #include <deque>
+#include <filesystem>
+#include <fstream>
 #include <memory>
 #include <string>
 #include <vector>
@@ -75,6 +77,38 @@ class RecordingHandler : public ResponseHandler {
   int heads_ ABSL_GUARDED_BY(mu_) = 0;
   absl::Notification done_;
 };
+
+// The sockets watched by the epoll instances of this process (the client's event loop is the
+// only one), as /proc/self/fdinfo lists them.
+std::vector<int> SocketsInEpoll() {
+  std::vector<int> sockets;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc/self/fd")) {
+    std::error_code error;
+    if (std::filesystem::read_symlink(entry.path(), error).string() != "anon_inode:[eventpoll]") {
+      continue;
+    }
+    std::ifstream info("/proc/self/fdinfo/" + entry.path().filename().string());
+    for (std::string word; info >> word;) {
+      if (word != "tfd:") continue;
+      int fd = -1;
+      info >> fd;
+      const std::string target =
+          std::filesystem::read_symlink("/proc/self/fd/" + std::to_string(fd), error).string();
+      if (target.starts_with("socket:")) sockets.push_back(fd);
+    }
+  }
+  return sockets;
+}
+
+// Polls SocketsInEpoll() until it has `count` entries or kWait passes.
+bool WaitForSocketsInEpoll(std::size_t count) {
+  const absl::Time deadline = absl::Now() + kWait;
+  while (SocketsInEpoll().size() != count) {
+    if (absl::Now() > deadline) return false;
+    absl::SleepFor(absl::Milliseconds(1));
+  }
+  return true;
+}
 
 class CurlClientTest : public ::testing::Test {
  protected:
@@ -158,6 +192,51 @@ TEST_F(CurlClientTest, ReusesTheConnection) {
   ASSERT_EQ(requests.size(), 3u);
   EXPECT_EQ(requests[0].connection_id, requests[2].connection_id);
   EXPECT_EQ(server_.connections_accepted(), 1);
+}
+
+// A connection back in the pool stays in epoll (reusing it then costs no epoll_ctl), until the
+// upstream closes it: then it leaves at once, rather than waking the loop on every turn, and
+// the next transfer opens a new one.
+TEST_F(CurlClientTest, APooledConnectionIsWatchedUntilTheUpstreamClosesIt) {
+  auto ok = [](const testing::RecordedRequest&, testing::Responder& out) {
+    out.Reply(200, {{"Content-Type", "application/json"}}, "{}");
+  };
+  server_.Handle("/ok", ok);
+  RecordingHandler first;
+  client_->Start(Post("/ok", "{}"), first, ids_.emplace_back());
+  ASSERT_TRUE(first.WaitDone());
+  ASSERT_FALSE(first.result().failure.has_value()) << first.result().detail;
+  EXPECT_EQ(SocketsInEpoll().size(), 1u);
+
+  server_.Reset();  // closes the idle connection (FIN)
+  EXPECT_TRUE(WaitForSocketsInEpoll(0)) << "the closed connection is still watched";
+
+  server_.Handle("/ok", ok);
+  RecordingHandler second;
+  client_->Start(Post("/ok", "{}"), second, ids_.emplace_back());
+  ASSERT_TRUE(second.WaitDone());
+  EXPECT_FALSE(second.result().failure.has_value()) << second.result().detail;
+  EXPECT_EQ(server_.connections_accepted(), 1);
+  EXPECT_EQ(SocketsInEpoll().size(), 1u);
+}
+
+// Every answer closes its connection, so each transfer connects anew and the kernel hands out
+// the socket numbers just freed: each new socket must be watched again.
+TEST_F(CurlClientTest, ConnectionsTheUpstreamClosesAfterEachAnswerAreReplaced) {
+  server_.Handle("/once", [](const testing::RecordedRequest&, testing::Responder& out) {
+    out.Reply(200, {{"Connection", "close"}}, "{}");
+  });
+  for (int i = 0; i < 5; ++i) {
+    RecordingHandler handler;
+    Request request = Post("/once", "{}");
+    request.headers.push_back({"Connection", "close"});  // the server closes after answering
+    client_->Start(std::move(request), handler, ids_.emplace_back());
+    ASSERT_TRUE(handler.WaitDone()) << "transfer " << i;
+    ASSERT_FALSE(handler.result().failure.has_value()) << handler.result().detail;
+    EXPECT_EQ(handler.body(), "{}");
+  }
+  EXPECT_EQ(server_.connections_accepted(), 5);
+  EXPECT_TRUE(WaitForSocketsInEpoll(0)) << "closed connections are still watched";
 }
 
 TEST_F(CurlClientTest, RefusedConnectionIsConnectFailure) {
