@@ -3,7 +3,9 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <charconv>
 #include <cmath>
+#include <system_error>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -45,7 +47,15 @@ void AppendValue(std::string& out, const LogField::Value& value, bool json) {
     absl::StrAppend(&out, *i);
   } else if (const auto* d = std::get_if<double>(&value)) {
     if (std::isfinite(*d)) {
-      absl::StrAppendFormat(&out, "%.3f", *d);
+      // What printf's "%.3f" gives, without its format parsing.
+      char digits[64];
+      const auto [end, error] =
+          std::to_chars(digits, digits + sizeof(digits), *d, std::chars_format::fixed, 3);
+      if (error == std::errc()) {
+        out.append(digits, end);
+      } else {
+        absl::StrAppendFormat(&out, "%.3f", *d);  // beyond 1e60: never a latency
+      }
     } else {
       out.append(json ? "null" : "nan");
     }
@@ -79,7 +89,10 @@ std::string LogTimestamp(absl::Time time) {
   std::string out;
   out.reserve(cache.text.size() + 5);
   out.append(cache.text);
-  absl::StrAppendFormat(&out, ".%03dZ", milli);
+  const char fraction[] = {'.', static_cast<char>('0' + milli / 100),
+                           static_cast<char>('0' + milli / 10 % 10),
+                           static_cast<char>('0' + milli % 10), 'Z'};
+  out.append(fraction, sizeof(fraction));
   return out;
 }
 

@@ -2,8 +2,12 @@
 // caller-controlled string can neither break the line nor forge a field.
 #include "observability/log.h"
 
+#include <cmath>
+#include <limits>
+#include <random>
 #include <string>
 
+#include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
@@ -31,6 +35,28 @@ TEST(LogLineTest, JsonLineHasTimestampLevelMessageAndTypedFields) {
   EXPECT_THAT(line, HasSubstr(R"("method":"/gengate.v1.ChatService/CreateChatCompletion")"));
   EXPECT_THAT(line, HasSubstr(R"("prompt_tokens":12,"latency_ms":1.500,"ok":true})"));
   EXPECT_THAT(line, EndsWith("}\n"));
+}
+
+// Durations are written with three decimals, digit for digit as printf's "%.3f" writes them
+// (rounding halves included), over the magnitudes a latency can take and beyond.
+TEST(LogLineTest, DoublesAreWrittenAsPrintfWritesThreeDecimals) {
+  auto value_of = [](double d) {
+    const std::string line = FormatLogLine(config::LogFormat::kText, LogLevel::kInfo, "m",
+                                           {{"v", d}});
+    const std::size_t at = line.find(" v=");
+    return line.substr(at + 3, line.size() - at - 4);  // up to the newline
+  };
+  std::mt19937_64 random(7);
+  std::uniform_real_distribution<double> exponent(-6.0, 12.0);
+  for (int i = 0; i < 10'000; ++i) {
+    const double d = std::pow(10.0, exponent(random)) * (i % 5 == 0 ? -1.0 : 1.0);
+    ASSERT_EQ(value_of(d), absl::StrFormat("%.3f", d)) << "for " << d;
+  }
+  for (double d : {0.0, -0.0, -1.0, 0.0005, 0.0015, 0.0025, 2.0004999, 1e20, 1e300,
+                   std::numeric_limits<double>::max(), std::numeric_limits<double>::denorm_min()}) {
+    EXPECT_EQ(value_of(d), absl::StrFormat("%.3f", d)) << "for " << d;
+  }
+  EXPECT_EQ(value_of(std::nan("")), "nan");
 }
 
 // The timestamp reuses the seconds it formatted last; every time must still read as the time
