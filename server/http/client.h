@@ -64,8 +64,9 @@ struct TransferResult {
 class ResponseHandler {
  public:
   virtual ~ResponseHandler() = default;
-  // Status line and headers arrived. Called at most once, before any OnBody.
-  virtual void OnResponseHead(const ResponseHead& head) = 0;
+  // Status line and headers arrived. Called at most once, before any OnBody. The head is the
+  // handler's to keep (the client moves it in).
+  virtual void OnResponseHead(ResponseHead head) = 0;
   // The next piece of the body.
   virtual void OnBody(std::string_view bytes) = 0;
   // The transfer ended (completed, failed or cancelled). Called exactly once, last.

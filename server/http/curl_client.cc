@@ -496,7 +496,7 @@ void CurlClient::DeliverHead(Transfer& transfer) {
   curl_easy_getinfo(transfer.easy, CURLINFO_RESPONSE_CODE, &code);
   transfer.head.status = static_cast<int>(code);
   transfer.head_delivered = true;
-  transfer.handler->OnResponseHead(transfer.head);
+  transfer.handler->OnResponseHead(std::move(transfer.head));
 }
 
 int CurlClient::OnSocket(CURL*, curl_socket_t fd, int what, void* self, void*) {
@@ -581,6 +581,7 @@ size_t CurlClient::OnHeader(char* data, size_t size, size_t count, void* arg) {
     if (code >= 200 && !transfer.head_delivered) DeliverHead(transfer);
     return bytes;
   }
+  if (transfer.head_delivered) return bytes;  // trailers: nothing reads them
   if (absl::StartsWith(line, "HTTP/")) {
     transfer.head.headers.clear();  // a new block (after 1xx) starts over
     return bytes;

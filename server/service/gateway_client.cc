@@ -21,10 +21,10 @@ class GatewayClient::Transfer final : public http::ResponseHandler {
       : owner_(owner), handler_(handler), endpoint_(endpoint), sent_(sent),
         start_(absl::Now()) {}
 
-  void OnResponseHead(const http::ResponseHead& head) override {
+  void OnResponseHead(http::ResponseHead head) override {
     status_ = head.status;
     time_to_headers_ = absl::Now() - start_;
-    handler_.OnResponseHead(head);
+    handler_.OnResponseHead(std::move(head));
   }
 
   void OnBody(std::string_view bytes) override {

@@ -72,8 +72,9 @@ class UnaryUpstreamReactor final : public grpc::ServerUnaryReactor,
                       transfer_);
   }
 
-  void OnResponseHead(const http::ResponseHead& head) override {
-    head_ = head;
+  void OnResponseHead(http::ResponseHead received) override {
+    head_ = std::move(received);
+    const http::ResponseHead& head = head_;
     call_.OnUpstreamHead(head);
     // A large answer (embeddings, images) then lands in one allocation instead of a dozen
     // doublings, each a copy and fresh pages.
@@ -232,13 +233,16 @@ class StreamUpstreamReactor final : public grpc::ServerWriteReactor<Message>,
 
   // --- http::ResponseHandler, on the event loop ---
 
-  void OnResponseHead(const http::ResponseHead& head) override {
-    head_ = head;
+  void OnResponseHead(http::ResponseHead received) override {
+    head_ = std::move(received);
+    const http::ResponseHead& head = head_;
     call_.OnUpstreamHead(head);
     const bool ok_status = head.status >= 200 && head.status < 300;
     // A 2xx answer that is not an event stream is an error body in disguise (or garbage).
-    raw_body_mode_ = !ok_status || !absl::StrContains(std::string(head.Find("content-type")),
-                                                      "event-stream");
+    const std::string_view content_type = head.Find("content-type");
+    raw_body_mode_ = !ok_status ||
+                     !absl::StrContains(absl::string_view(content_type.data(), content_type.size()),
+                                        "event-stream");
   }
 
   void OnBody(std::string_view bytes) override {

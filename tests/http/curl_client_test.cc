@@ -34,7 +34,7 @@ constexpr absl::Duration kWait = absl::Seconds(10);
 // Records everything a transfer reports.
 class RecordingHandler : public ResponseHandler {
  public:
-  void OnResponseHead(const ResponseHead& head) override {
+  void OnResponseHead(ResponseHead head) override {
     absl::MutexLock lock(&mu_);
     head_ = head;
     ++heads_;

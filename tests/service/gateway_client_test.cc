@@ -51,7 +51,7 @@ class RecordingClient final : public http::Client {
 
 class RecordingHandler final : public http::ResponseHandler {
  public:
-  void OnResponseHead(const http::ResponseHead& head) override { status = head.status; }
+  void OnResponseHead(http::ResponseHead head) override { status = head.status; }
   void OnBody(std::string_view bytes) override { body.append(bytes); }
   void OnComplete(const http::TransferResult& result) override {
     ++completions;
