@@ -107,9 +107,14 @@ class CurlClient final : public Client {
   void StartTransfer(Command& command);
   // Ends every transfer with `reason`.
   void FinishAll(TransportFailure reason, std::string_view detail);
-  // An easy handle from the pool, or a new one; nullptr when curl cannot make one.
-  CURL* TakeEasy();
-  void ReturnEasy(CURL* easy);
+  // An easy handle from the pool, or a new one, with the options every transfer shares set;
+  // nullptr when curl cannot make one. `fresh` asks for one that no transfer used since its
+  // last reset.
+  CURL* TakeEasy(bool fresh);
+  // `clean`: the transfer succeeded and set only what the next one sets again, so the handle
+  // can skip curl_easy_reset.
+  void ReturnEasy(CURL* easy, bool clean);
+  void SetSharedOptions(CURL* easy);
   // Removes the transfer and reports `result` to its handler.
   void Finish(TransferId id, TransferResult result);
   void ReapCompleted();
@@ -156,9 +161,15 @@ class CurlClient final : public Client {
   };
   absl::flat_hash_map<int, Watched> watched_;
   std::multimap<absl::Time, TransferId> idle_queue_;
-  // Easy handles of finished transfers, reset and kept for the next ones: creating a handle
-  // costs more than resetting one (its buffers, DNS and TLS session hooks stay allocated).
-  std::vector<CURL*> idle_easy_;
+  // Easy handles of finished transfers, kept for the next ones: creating a handle costs more
+  // than resetting one (its buffers, DNS and TLS session hooks stay allocated), and resetting
+  // one and setting its options again costs more than overwriting the options that differ.
+  // A handle whose transfer failed (FORBID_REUSE) or sent a form is reset before it goes back.
+  struct PooledEasy {
+    CURL* easy = nullptr;
+    bool used = false;  // a transfer ran on it since its last reset
+  };
+  std::vector<PooledEasy> idle_easy_;
   absl::Time curl_deadline_ = absl::InfiniteFuture();
 };
 
@@ -200,7 +211,7 @@ CurlClient::~CurlClient() {
     [[maybe_unused]] ssize_t n = write(wake_fd_, &one, sizeof(one));
     thread_.join();
   }
-  for (CURL* easy : idle_easy_) curl_easy_cleanup(easy);
+  for (const PooledEasy& pooled : idle_easy_) curl_easy_cleanup(pooled.easy);
   if (multi_ != nullptr) curl_multi_cleanup(multi_);
   if (wake_fd_ >= 0) close(wake_fd_);
   if (epoll_fd_ >= 0) close(epoll_fd_);
@@ -316,38 +327,26 @@ void CurlClient::StartTransfer(Command& command) {
   transfer->last_activity = absl::Now();
   const Request& request = transfer->request;
 
-  CURL* easy = TakeEasy();
+  CURL* easy = TakeEasy(/*fresh=*/!request.form.empty());
   if (easy == nullptr) {
     command.handler->OnComplete({TransportFailure::kInternal, "curl_easy_init failed"});
     return;
   }
   transfer->easy = easy;
+  // Everything below is set on every transfer, so a reused handle carries nothing over.
   curl_easy_setopt(easy, CURLOPT_URL, request.url.c_str());
   curl_easy_setopt(easy, CURLOPT_PRIVATE, transfer.get());
   curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, transfer->error);
-  curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(easy, CURLOPT_HTTP_VERSION, long{CURL_HTTP_VERSION_2TLS});
   // Over TLS, wait for a connection that can multiplex (h2) rather than opening one per
   // stream. Plain http is HTTP/1.1 here, where waiting would only serialize transfers.
-  if (absl::StartsWith(request.url, "https://")) curl_easy_setopt(easy, CURLOPT_PIPEWAIT, 1L);
-  curl_easy_setopt(easy, CURLOPT_TCP_NODELAY, 1L);
-  // Connections remember these from the transfer that opened them.
-  curl_easy_setopt(easy, CURLOPT_OPENSOCKETFUNCTION, &CurlClient::OnOpenSocket);
-  curl_easy_setopt(easy, CURLOPT_OPENSOCKETDATA, this);
-  curl_easy_setopt(easy, CURLOPT_CLOSESOCKETFUNCTION, &CurlClient::OnCloseSocket);
-  curl_easy_setopt(easy, CURLOPT_CLOSESOCKETDATA, this);
-  curl_easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L);
-  curl_easy_setopt(easy, CURLOPT_USERAGENT, options_.user_agent.c_str());
-  curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS,
-                   static_cast<long>(absl::ToInt64Milliseconds(options_.connect_timeout)));
+  curl_easy_setopt(easy, CURLOPT_PIPEWAIT, absl::StartsWith(request.url, "https://") ? 1L : 0L);
+  long timeout_ms = 0;  // none
   if (request.deadline != absl::InfiniteFuture()) {
     const absl::Duration left = request.deadline - absl::Now();
-    const long ms = static_cast<long>(std::max<std::int64_t>(1, absl::ToInt64Milliseconds(left)));
-    curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, ms);
+    timeout_ms = static_cast<long>(std::max<std::int64_t>(1, absl::ToInt64Milliseconds(left)));
   }
-  curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, &CurlClient::OnHeader);
+  curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, timeout_ms);
   curl_easy_setopt(easy, CURLOPT_HEADERDATA, transfer.get());
-  curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, &CurlClient::OnWrite);
   curl_easy_setopt(easy, CURLOPT_WRITEDATA, transfer.get());
 
   for (const Header& header : request.headers) {
@@ -404,22 +403,52 @@ void CurlClient::StartTransfer(Command& command) {
   }
 }
 
-CURL* CurlClient::TakeEasy() {
-  if (idle_easy_.empty()) return curl_easy_init();
-  CURL* easy = idle_easy_.back();
-  idle_easy_.pop_back();
-  return easy;
+CURL* CurlClient::TakeEasy(bool fresh) {
+  PooledEasy pooled;
+  if (!idle_easy_.empty()) {
+    pooled = idle_easy_.back();
+    idle_easy_.pop_back();
+  } else {
+    pooled.easy = curl_easy_init();
+    if (pooled.easy == nullptr) return nullptr;
+    SetSharedOptions(pooled.easy);
+  }
+  if (fresh && pooled.used) {
+    curl_easy_reset(pooled.easy);
+    SetSharedOptions(pooled.easy);
+  }
+  return pooled.easy;
 }
 
-void CurlClient::ReturnEasy(CURL* easy) {
+void CurlClient::ReturnEasy(CURL* easy, bool clean) {
   // As many as the connections that can be busy at once; beyond that, a burst's extra
   // handles are freed rather than kept forever.
   if (idle_easy_.size() >= static_cast<std::size_t>(options_.max_host_connections)) {
     curl_easy_cleanup(easy);
     return;
   }
-  curl_easy_reset(easy);  // every option back to its default, FORBID_REUSE included
-  idle_easy_.push_back(easy);
+  if (!clean) {
+    curl_easy_reset(easy);  // every option back to its default, FORBID_REUSE and forms included
+    SetSharedOptions(easy);
+  }
+  idle_easy_.push_back({easy, /*used=*/clean});
+}
+
+void CurlClient::SetSharedOptions(CURL* easy) {
+  curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(easy, CURLOPT_HTTP_VERSION, long{CURL_HTTP_VERSION_2TLS});
+  curl_easy_setopt(easy, CURLOPT_TCP_NODELAY, 1L);
+  curl_easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L);
+  // Connections remember these from the transfer that opened them.
+  curl_easy_setopt(easy, CURLOPT_OPENSOCKETFUNCTION, &CurlClient::OnOpenSocket);
+  curl_easy_setopt(easy, CURLOPT_OPENSOCKETDATA, this);
+  curl_easy_setopt(easy, CURLOPT_CLOSESOCKETFUNCTION, &CurlClient::OnCloseSocket);
+  curl_easy_setopt(easy, CURLOPT_CLOSESOCKETDATA, this);
+  curl_easy_setopt(easy, CURLOPT_USERAGENT, options_.user_agent.c_str());
+  curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS,
+                   static_cast<long>(absl::ToInt64Milliseconds(options_.connect_timeout)));
+  curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, &CurlClient::OnHeader);
+  curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, &CurlClient::OnWrite);
 }
 
 void CurlClient::ArmIdle(Transfer& transfer) {
@@ -468,7 +497,7 @@ void CurlClient::Finish(TransferId id, TransferResult result) {
   }
   if (!result.failure.has_value() && !transfer->head_delivered) DeliverHead(*transfer);
   curl_multi_remove_handle(multi_, transfer->easy);
-  ReturnEasy(transfer->easy);
+  ReturnEasy(transfer->easy, !result.failure.has_value() && transfer->mime == nullptr);
   result.client_busy = !transfers_.empty();
   if (transfer->mime != nullptr) curl_mime_free(transfer->mime);
   curl_slist_free_all(transfer->headers);

@@ -447,6 +447,62 @@ TEST_F(CurlClientTest, AReusedHandleCarriesNothingOverFromTheLastTransfer) {
   }
 }
 
+// Handles go back to the pool without curl_easy_reset after a clean transfer, so every option
+// a transfer may set is set again by the next: here the timeout.
+TEST_F(CurlClientTest, ADeadlineDoesNotCarryOverToTheNextTransferOnTheHandle) {
+  server_.Handle("/fast", [](const testing::RecordedRequest&, testing::Responder& out) {
+    out.Reply(200, {}, "fast");
+  });
+  server_.Handle("/slow", [](const testing::RecordedRequest&, testing::Responder& out) {
+    absl::SleepFor(absl::Milliseconds(600));  // pacing: an answer slower than the first deadline
+    out.Reply(200, {}, "slow");
+  });
+  RecordingHandler fast;
+  Request with_deadline = Post("/fast", "{}");
+  with_deadline.deadline = absl::Now() + absl::Milliseconds(300);
+  client_->Start(std::move(with_deadline), fast, ids_.emplace_back());
+  ASSERT_TRUE(fast.WaitDone());
+  ASSERT_FALSE(fast.result().failure.has_value()) << fast.result().detail;
+
+  RecordingHandler slow;
+  client_->Start(Post("/slow", "{}"), slow, ids_.emplace_back());
+  ASSERT_TRUE(slow.WaitDone());
+  EXPECT_FALSE(slow.result().failure.has_value()) << slow.result().detail;
+  EXPECT_EQ(slow.body(), "slow");
+  const auto requests = server_.requests();
+  ASSERT_EQ(requests.size(), 2u);
+  EXPECT_EQ(requests[0].connection_id, requests[1].connection_id) << "one pooled handle";
+}
+
+// A form after plain JSON bodies (and JSON after a form) on pooled handles.
+TEST_F(CurlClientTest, FormsAndJsonBodiesAlternateOnPooledHandles) {
+  server_.Handle("/echo", [](const testing::RecordedRequest& request, testing::Responder& out) {
+    out.Reply(200, {}, request.Header("content-type"));
+  });
+  for (int i = 0; i < 4; ++i) {
+    RecordingHandler handler;
+    Request request;
+    if (i % 2 == 1) {
+      request.url = server_.base_url() + "/echo";
+      request.form = {{"prompt", "a cat", "", ""}, {"image", "bytes", "a.png", "image/png"}};
+    } else {
+      request = Post("/echo", "{}");
+    }
+    client_->Start(std::move(request), handler, ids_.emplace_back());
+    ASSERT_TRUE(handler.WaitDone());
+    ASSERT_FALSE(handler.result().failure.has_value()) << handler.result().detail;
+    if (i % 2 == 1) {
+      EXPECT_THAT(handler.body(), HasSubstr("multipart/form-data")) << "transfer " << i;
+    } else {
+      EXPECT_EQ(handler.body(), "application/json") << "transfer " << i;
+    }
+  }
+  const auto requests = server_.requests();
+  ASSERT_EQ(requests.size(), 4u);
+  EXPECT_THAT(requests[1].body, HasSubstr("a cat"));
+  EXPECT_EQ(requests[2].body, "{}");
+}
+
 TEST_F(CurlClientTest, SaysWhetherOtherTransfersStillRunAtCompletion) {
   auto gate = server_.NewGate();
   server_.Handle("/slow", [gate](const testing::RecordedRequest&, testing::Responder& out) {
