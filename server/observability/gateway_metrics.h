@@ -62,6 +62,7 @@ class GatewayMetrics {
     // Resolved on first use: most codes never happen for most methods.
     mutable std::array<std::atomic<Counter*>, kCodes> requests_{};
     Histogram* duration_ = nullptr;
+    Histogram* answer_decode_ = nullptr;  // unary only
     Histogram* first_message_ = nullptr;  // streams only
     Counter* stream_messages_ = nullptr;
     Counter* stream_bytes_ = nullptr;
@@ -78,6 +79,8 @@ class GatewayMetrics {
   // A stream message of `bytes` was queued; `first` marks the first one of its call.
   void StreamMessageQueued(const Method& method, std::size_t bytes, bool first,
                            absl::Duration since_start);
+  // A unary call's upstream answer took `elapsed` to become its reply message.
+  void AnswerDecoded(const Method& method, absl::Duration elapsed);
   // The caller read too slowly and its stream was aborted.
   void SlowReaderAborted(const Method& method);
   // Tokens of one call as the upstream reported them (also for cut-off streams).
@@ -115,6 +118,7 @@ class GatewayMetrics {
   MetricsRegistry registry_;
   CounterFamily& requests_;
   HistogramFamily& duration_;
+  HistogramFamily& answer_decode_;
   HistogramFamily& first_message_;
   CounterFamily& stream_messages_;
   CounterFamily& stream_bytes_;

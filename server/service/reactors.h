@@ -20,6 +20,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
 #include "grpcpp/alarm.h"
 #include "grpcpp/server_context.h"
 #include "grpcpp/support/server_callback.h"
@@ -139,7 +140,7 @@ class UnaryUpstreamReactor final : public grpc::ServerUnaryReactor,
       status = TransferFailureStatus(result, call_.upstream());
     } else if (head_.status < 200 || head_.status >= 300) {
       status = UpstreamErrorStatus(head_.status, head_, body_, call_.upstream());
-    } else if (absl::StatusOr<Response> parsed = parse_(body_); parsed.ok()) {
+    } else if (absl::StatusOr<Response> parsed = Decode(); parsed.ok()) {
       usage_(*parsed, call_.usage());  // spent upstream, also when the answer cannot be sent
       const std::size_t reply_bytes = parsed->ByteSizeLong();
       if (reply_bytes > static_cast<std::size_t>(env_.settings.max_message_bytes)) {
@@ -160,6 +161,14 @@ class UnaryUpstreamReactor final : public grpc::ServerUnaryReactor,
     std::string().swap(body_);
     Complete(status);
     if (Release()) delete this;
+  }
+
+  // Parses the answer into the reply, timed for gengate_answer_decode_seconds.
+  absl::StatusOr<Response> Decode() {
+    const absl::Time start = absl::Now();
+    absl::StatusOr<Response> parsed = parse_(body_);
+    call_.OnAnswerDecoded(absl::Now() - start);
+    return parsed;
   }
 
   void Complete(const grpc::Status& status) {

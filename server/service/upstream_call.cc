@@ -195,6 +195,10 @@ void CallContext::OnSlowReader() {
   if (metrics_ != nullptr) metrics_->SlowReaderAborted(*method_metrics_);
 }
 
+void CallContext::OnAnswerDecoded(absl::Duration elapsed) {
+  if (metrics_ != nullptr) metrics_->AnswerDecoded(*method_metrics_, elapsed);
+}
+
 void CallContext::Complete(const grpc::Status& status) {
   const absl::Duration latency = absl::Now() - start_;
   completed_ = true;

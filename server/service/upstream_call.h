@@ -95,6 +95,8 @@ class CallContext {
   void OnStreamMessage(std::size_t bytes);
   // The caller read too slowly and the stream was aborted.
   void OnSlowReader();
+  // A unary answer took `elapsed` to parse into the reply.
+  void OnAnswerDecoded(absl::Duration elapsed);
 
   // Adds the trailing metadata and writes the call's log line. Call once, with the status
   // about to be passed to Finish. A call that ends UNAVAILABLE without its request reaching

@@ -87,6 +87,24 @@ TEST(GatewayMetricsTest, StreamsRecordTimeToFirstMessageBytesAndSlowReaders) {
   EXPECT_THAT(text, HasSubstr("gengate_active_streams 0\n"));
 }
 
+TEST(GatewayMetricsTest, UnaryCallsRecordTheirAnswerDecodeAndStreamsDoNot) {
+  GatewayMetrics metrics(ChatMethods());
+  metrics.AnswerDecoded(metrics.ForMethod(kUnary), absl::Microseconds(3));
+  metrics.AnswerDecoded(metrics.ForMethod(kUnary), absl::Milliseconds(4));
+  metrics.AnswerDecoded(metrics.ForMethod(kStream), absl::Milliseconds(1));
+
+  const std::string text = metrics.registry().Render();
+  const std::string unary = "service=\"gengate.v1.ChatService\",method=\"CreateChatCompletion\"";
+  EXPECT_THAT(text, HasSubstr(absl::StrCat("gengate_answer_decode_seconds_bucket{", unary,
+                                           ",le=\"1e-05\"} 1\n")));
+  EXPECT_THAT(text, HasSubstr(absl::StrCat("gengate_answer_decode_seconds_bucket{", unary,
+                                           ",le=\"0.005\"} 2\n")));
+  EXPECT_THAT(text,
+              HasSubstr(absl::StrCat("gengate_answer_decode_seconds_count{", unary, "} 2\n")));
+  EXPECT_THAT(text, Not(HasSubstr("gengate_answer_decode_seconds_count{service=\"gengate.v1."
+                                  "ChatService\",method=\"StreamChatCompletion\"}")));
+}
+
 TEST(GatewayMetricsTest, UnknownMethodsGetTheirOwnSeries) {
   GatewayMetrics metrics({});
   const GatewayMetrics::Method& method = metrics.ForMethod("/pkg.Other/StreamThings");

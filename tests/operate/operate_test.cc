@@ -471,6 +471,9 @@ TEST_F(OperateTest, MetricsCountCallsByCodeAndTokensByModel) {
                                ",code=\"INVALID_ARGUMENT\"}")),
             1);
   EXPECT_EQ(delta(absl::StrCat("gengate_request_duration_seconds_count{", kChatLabels, "}")), 2);
+  // Only the answered call had an answer to decode.
+  EXPECT_EQ(delta(absl::StrCat("gengate_answer_decode_seconds_count{", kChatLabels, "}")), 1);
+  EXPECT_GT(delta(absl::StrCat("gengate_answer_decode_seconds_sum{", kChatLabels, "}")), 0);
   EXPECT_EQ(after.Value("gengate_tokens_total{model=\"gpt-operate-metrics\",direction=\"input\"}"),
             completion.usage().prompt_tokens());
   EXPECT_EQ(
