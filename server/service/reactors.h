@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -124,7 +125,7 @@ class UnaryUpstreamReactor final : public grpc::ServerUnaryReactor,
       Conclude();
       return;
     }
-    conclude_.Set(gpr_inf_past(GPR_CLOCK_MONOTONIC), [this](bool) { Conclude(); });
+    conclude_.emplace().Set(gpr_inf_past(GPR_CLOCK_MONOTONIC), [this](bool) { Conclude(); });
   }
 
  private:
@@ -187,7 +188,9 @@ class UnaryUpstreamReactor final : public grpc::ServerUnaryReactor,
   bool too_large_ = false;
   // Set by OnComplete, read by Conclude (the alarm orders the two).
   http::TransferResult result_;
-  grpc::Alarm conclude_;
+  // Made only for a hand-off: most answers are concluded in place, and an alarm costs an
+  // allocation and a timer cancel.
+  std::optional<grpc::Alarm> conclude_;
 };
 
 // What one upstream SSE event means for a stream.

@@ -11,8 +11,10 @@
 #include <vector>
 
 #include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "gengate/v1/embeddings.grpc.pb.h"
 #include "gmock/gmock.h"
@@ -224,23 +226,44 @@ INSTANTIATE_TEST_SUITE_P(Base64AndFloat, EmbeddingsOrderTest, ::testing::Bool(),
                            return info.param ? "Base64" : "FloatArrays";
                          });
 
+// `inputs` vectors of `dimensions` distinct floats, and the upstream's base64 answer with them.
+struct Batch {
+  std::vector<std::vector<float>> vectors;
+  std::string answer;
+};
+
+Batch MakeBatch(int inputs, int dimensions) {
+  Batch batch;
+  batch.vectors.assign(inputs, std::vector<float>(dimensions));
+  batch.answer = R"({"object":"list","data":[)";
+  for (int i = 0; i < inputs; ++i) {
+    for (int j = 0; j < dimensions; ++j) {
+      batch.vectors[i][j] = static_cast<float>(i) + static_cast<float>(j) / dimensions;
+    }
+    absl::StrAppend(&batch.answer, i == 0 ? "" : ",", R"({"object":"embedding","index":)", i,
+                    R"(,"embedding":")", EncodeBase64Floats(batch.vectors[i]), "\"}");
+  }
+  absl::StrAppend(&batch.answer, R"(],"model":"text-embedding-3-small",)",
+                  R"("usage":{"prompt_tokens":)", inputs, R"(,"total_tokens":)", inputs, "}}");
+  return batch;
+}
+
+void ExpectBatch(const v1::CreateEmbeddingsResponse& response, const Batch& batch) {
+  ASSERT_EQ(response.data_size(), static_cast<int>(batch.vectors.size()));
+  for (int i = 0; i < response.data_size(); ++i) {
+    SCOPED_TRACE(absl::StrCat("embedding ", i));
+    ASSERT_EQ(response.data(i).index(), i);
+    ExpectSameBits(Floats(response.data(i)), batch.vectors[i]);
+  }
+}
+
 TEST_F(EmbeddingsIntegrationTest, FullSizeBatchDecodesEveryVector) {
   // The largest batch the upstream allows, at text-embedding-3-small's width: 12.6 MB of
   // floats, 16.8 MB of base64.
   constexpr int kInputs = 2048;
   constexpr int kDimensions = 1536;
-  std::vector<std::vector<float>> vectors(kInputs, std::vector<float>(kDimensions));
-  std::string answer = R"({"object":"list","data":[)";
-  for (int i = 0; i < kInputs; ++i) {
-    for (int j = 0; j < kDimensions; ++j) {
-      vectors[i][j] = static_cast<float>(i) + static_cast<float>(j) / kDimensions;
-    }
-    absl::StrAppend(&answer, i == 0 ? "" : ",", R"({"object":"embedding","index":)", i,
-                    R"(,"embedding":")", EncodeBase64Floats(vectors[i]), "\"}");
-  }
-  absl::StrAppend(&answer, R"(],"model":"text-embedding-3-small",)",
-                  R"("usage":{"prompt_tokens":2048,"total_tokens":2048}})");
-  auto shared_answer = std::make_shared<const std::string>(std::move(answer));
+  Batch batch = MakeBatch(kInputs, kDimensions);
+  auto shared_answer = std::make_shared<const std::string>(std::move(batch.answer));
   upstream_->Handle(kEmbeddingsPath,
                     [shared_answer](const RecordedRequest&, Responder& responder) {
                       responder.Reply(200, {{"Content-Type", "application/json"}},
@@ -255,13 +278,51 @@ TEST_F(EmbeddingsIntegrationTest, FullSizeBatchDecodesEveryVector) {
       &context, EmbeddingsRequest(std::vector<std::string>(kInputs, "text")), &response);
 
   ASSERT_TRUE(status.ok()) << Describe(status);
-  ASSERT_EQ(response.data_size(), kInputs);
-  for (int i = 0; i < kInputs; ++i) {
-    SCOPED_TRACE(absl::StrCat("embedding ", i));
-    ASSERT_EQ(response.data(i).index(), i);
-    ExpectSameBits(Floats(response.data(i)), vectors[i]);
-  }
+  ExpectBatch(response, batch);
   EXPECT_EQ(response.usage().prompt_tokens(), 2048);
+}
+
+// An answer of 64 KiB or more that completes while another transfer still runs is parsed and
+// finished on a gRPC thread (an alarm hands it over), not on the event loop. It must arrive
+// whole, and the transfer left running must finish too.
+TEST_F(EmbeddingsIntegrationTest, ALargeAnswerWhileAnotherTransferRunsArrivesWhole) {
+  const Batch large = MakeBatch(64, 1536);  // 64 x 8 KiB of base64
+  const Batch small = MakeBatch(1, 4);
+  ASSERT_GT(large.answer.size(), 64u << 10);
+  std::shared_ptr<gengate::testing::Gate> release = upstream_->NewGate();
+  upstream_->Handle(kEmbeddingsPath, [release, large, small](const RecordedRequest& request,
+                                                             Responder& responder) {
+    const bool hold = absl::StrContains(request.body, "\"hold\"");
+    if (hold) release->Wait(absl::Seconds(30));
+    responder.Reply(200, {{"Content-Type", "application/json"}},
+                    hold ? small.answer : large.answer);
+  });
+
+  grpc::ClientContext held_context;
+  SetDeadline(held_context, absl::Seconds(30));
+  v1::CreateEmbeddingsResponse held_response;
+  grpc::Status held_status;
+  absl::Notification held_done;
+  const v1::CreateEmbeddingsRequest held_request = EmbeddingsRequest({"hold"});
+  stub_->async()->CreateEmbeddings(&held_context, &held_request, &held_response,
+                                   [&](grpc::Status status) {
+                                     held_status = std::move(status);
+                                     held_done.Notify();
+                                   });
+  ASSERT_TRUE(upstream_->WaitForRequests(1, absl::Seconds(10)));
+
+  grpc::ClientContext context;
+  SetDeadline(context, absl::Seconds(30));
+  v1::CreateEmbeddingsResponse response;
+  grpc::Status status = stub_->CreateEmbeddings(
+      &context, EmbeddingsRequest(std::vector<std::string>(64, "text")), &response);
+  release->Open();
+  ASSERT_TRUE(held_done.WaitForNotificationWithTimeout(absl::Seconds(30)));
+
+  ASSERT_TRUE(status.ok()) << Describe(status);
+  ExpectBatch(response, large);
+  ASSERT_TRUE(held_status.ok()) << Describe(held_status);
+  ExpectBatch(held_response, small);
 }
 
 TEST_F(EmbeddingsIntegrationTest, IndexesThatAreNotZeroToNAreMalformed) {
