@@ -778,16 +778,21 @@ http {{
 """
 
 
-def answer_decode_seconds(address, method):
-    """gengate's gengate_answer_decode_seconds (sum, count) for `method` (e.g.
-    "CreateEmbeddings"), read from its /metrics."""
+def http_get_body(address, path):
+    """The body of GET `path` from host:port `address` (the mock's /stats, gengate's /metrics)."""
     with socket.create_connection(tuple(address.rsplit(":", 1)), timeout=5) as s:
-        s.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        s.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
         data = b""
         while chunk := s.recv(65536):
             data += chunk
+    return data.split(b"\r\n\r\n", 1)[1]
+
+
+def answer_decode_seconds(address, method):
+    """gengate's gengate_answer_decode_seconds (sum, count) for `method` (e.g.
+    "CreateEmbeddings"), read from its /metrics."""
     values = {}
-    for line in data.decode().splitlines():
+    for line in http_get_body(address, "/metrics").decode().splitlines():
         m = re.match(r'gengate_answer_decode_seconds_(sum|count)\{[^}]*method="' + method
                      + r'"\} (\S+)$', line)
         if m:
@@ -796,12 +801,7 @@ def answer_decode_seconds(address, method):
 
 
 def mock_stats(address):
-    with socket.create_connection(tuple(address.rsplit(":", 1)), timeout=5) as s:
-        s.sendall(b"GET /stats HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        data = b""
-        while chunk := s.recv(65536):
-            data += chunk
-    return json.loads(data.split(b"\r\n\r\n", 1)[1])
+    return json.loads(http_get_body(address, "/stats"))
 
 
 def h2load_time(text):

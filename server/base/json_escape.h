@@ -35,4 +35,11 @@ inline void AppendJsonEscaped(std::string& out, std::string_view text) {
   out.append(text.data() + run, text.size() - run);
 }
 
+// Appends `text` as a JSON string: quoted and escaped.
+inline void AppendJsonString(std::string& out, std::string_view text) {
+  out.push_back('"');
+  AppendJsonEscaped(out, text);
+  out.push_back('"');
+}
+
 }  // namespace gengate::base

@@ -152,12 +152,13 @@ std::unique_ptr<GatewayMetrics::Method> GatewayMetrics::MakeMethod(std::string_v
   cells->streaming_ = streaming;
   const std::initializer_list<std::string_view> labels = {cells->service_, cells->method_};
   cells->duration_ = &duration_.WithLabels(labels);
-  if (!streaming) cells->answer_decode_ = &answer_decode_.WithLabels(labels);
   if (streaming) {
     cells->first_message_ = &first_message_.WithLabels(labels);
     cells->stream_messages_ = &stream_messages_.WithLabels(labels);
     cells->stream_bytes_ = &stream_bytes_.WithLabels(labels);
     cells->slow_readers_ = &slow_readers_.WithLabels(labels);
+  } else {
+    cells->answer_decode_ = &answer_decode_.WithLabels(labels);
   }
   // OK exists from the start so that rate() sees the first successful call.
   cells->requests_[0].store(&requests_.WithLabels({cells->service_, cells->method_, "OK"}));
@@ -213,7 +214,9 @@ void GatewayMetrics::StreamMessageQueued(const Method& method, std::size_t bytes
 }
 
 void GatewayMetrics::AnswerDecoded(const Method& method, absl::Duration elapsed) {
-  if (method.answer_decode_ != nullptr) method.answer_decode_->Observe(absl::ToDoubleSeconds(elapsed));
+  if (method.answer_decode_ != nullptr) {
+    method.answer_decode_->Observe(absl::ToDoubleSeconds(elapsed));
+  }
 }
 
 void GatewayMetrics::SlowReaderAborted(const Method& method) {

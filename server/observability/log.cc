@@ -28,11 +28,7 @@ std::string_view LevelName(LogLevel level) {
   return "info";
 }
 
-void AppendJsonString(std::string& out, std::string_view text) {
-  out.push_back('"');
-  base::AppendJsonEscaped(out, text);
-  out.push_back('"');
-}
+using base::AppendJsonString;
 
 void AppendValue(std::string& out, const LogField::Value& value, bool json) {
   if (const auto* s = std::get_if<std::string_view>(&value)) {

@@ -17,7 +17,6 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
@@ -251,10 +250,8 @@ class StreamUpstreamReactor final : public grpc::ServerWriteReactor<Message>,
     call_.OnUpstreamHead(head);
     const bool ok_status = head.status >= 200 && head.status < 300;
     // A 2xx answer that is not an event stream is an error body in disguise (or garbage).
-    const std::string_view content_type = head.Find("content-type");
-    raw_body_mode_ = !ok_status ||
-                     !absl::StrContains(absl::string_view(content_type.data(), content_type.size()),
-                                        "event-stream");
+    raw_body_mode_ =
+        !ok_status || head.Find("content-type").find("event-stream") == std::string_view::npos;
   }
 
   void OnBody(std::string_view bytes) override {

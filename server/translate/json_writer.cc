@@ -37,17 +37,14 @@ void JsonWriter::EndArray() {
 
 void JsonWriter::Key(std::string_view key) {
   BeforeValue();
-  out_.push_back('"');
-  base::AppendJsonEscaped(out_, key);
-  out_.append("\":");
+  base::AppendJsonString(out_, key);
+  out_.push_back(':');
   need_comma_ = false;  // the member's value follows without one
 }
 
 void JsonWriter::String(std::string_view value) {
   BeforeValue();
-  out_.push_back('"');
-  base::AppendJsonEscaped(out_, value);
-  out_.push_back('"');
+  base::AppendJsonString(out_, value);
 }
 
 void JsonWriter::Int(std::int64_t value) {

@@ -68,7 +68,9 @@ TEST(JsonWriterTest, DoublesStayDoublesAndRoundTrip) {
                                 std::numeric_limits<double>::max(),
                                 std::numeric_limits<double>::min(),
                                 std::numeric_limits<double>::denorm_min()};
-  for (int i = 0; i < 1000; ++i) values.push_back(std::pow(10.0, exponent(random)) * (i % 2 ? 1 : -1));
+  for (int i = 0; i < 1000; ++i) {
+    values.push_back(std::pow(10.0, exponent(random)) * (i % 2 ? 1 : -1));
+  }
   for (double value : values) {
     std::string text;
     JsonWriter(text).Double(value);
