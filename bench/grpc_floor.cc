@@ -4,16 +4,26 @@
 // calls no upstream and translates nothing per call, so its CPU per call is what gRPC itself
 // costs; gengate's cost above it is curl, translation and the hops between them.
 //
-//   bench_grpc_floor --port=0     prints "listening PORT", serves until SIGINT or SIGTERM
+// With --hand_off, unary calls are finished from one other thread, woken through an eventfd,
+// as gengate's event loop finishes them: the floor then also holds the hop between threads.
+//
+//   bench_grpc_floor --port=0 [--hand_off] [--sched_batch]
+//                                 prints "listening PORT", serves until SIGINT or SIGTERM
+#include <sched.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
 #include <csignal>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <deque>
 #include <map>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/flags/flag.h"
@@ -29,6 +39,10 @@
 
 ABSL_FLAG(std::string, host, "127.0.0.1", "address to listen on");
 ABSL_FLAG(int, port, 0, "port to listen on; 0 picks a free one (printed on stdout)");
+ABSL_FLAG(bool, hand_off, false,
+          "finish unary calls from one other thread, woken through an eventfd, as gengate's "
+          "event loop finishes them: what the hop between threads costs gRPC");
+ABSL_FLAG(bool, sched_batch, false, "run the threads under SCHED_BATCH, as gengate does");
 
 namespace gengate::bench {
 namespace {
@@ -110,6 +124,63 @@ class StreamReactor final : public grpc::ServerWriteReactor<v1::ChatCompletionCh
   grpc::Alarm pacer_;
 };
 
+// One thread that finishes what it is handed, woken through an eventfd as gengate's event
+// loop is woken by its command queue.
+class Finisher {
+ public:
+  Finisher() : wakeup_(eventfd(0, EFD_CLOEXEC)), thread_([this] { Run(); }) {}
+  Finisher(const Finisher&) = delete;
+  Finisher& operator=(const Finisher&) = delete;
+  ~Finisher() {
+    {
+      absl::MutexLock lock(&mu_);
+      stopping_ = true;
+    }
+    Wake();
+    thread_.join();
+    close(wakeup_);
+  }
+
+  void Finish(grpc::ServerUnaryReactor* reactor) {
+    bool was_idle = false;
+    {
+      absl::MutexLock lock(&mu_);
+      was_idle = pending_.empty();
+      pending_.push_back(reactor);
+    }
+    if (was_idle) Wake();  // a non-empty queue has a wakeup on its way already
+  }
+
+ private:
+  void Wake() {
+    const std::uint64_t one = 1;
+    (void)!write(wakeup_, &one, sizeof one);
+  }
+
+  void Run() {
+    std::deque<grpc::ServerUnaryReactor*> batch;
+    for (;;) {
+      std::uint64_t count = 0;
+      (void)!read(wakeup_, &count, sizeof count);
+      bool stopping = false;
+      {
+        absl::MutexLock lock(&mu_);
+        batch.swap(pending_);
+        stopping = stopping_;
+      }
+      for (grpc::ServerUnaryReactor* reactor : batch) reactor->Finish(grpc::Status::OK);
+      batch.clear();
+      if (stopping) return;
+    }
+  }
+
+  const int wakeup_;
+  absl::Mutex mu_;
+  std::deque<grpc::ServerUnaryReactor*> pending_ ABSL_GUARDED_BY(mu_);
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread thread_;  // last: it runs on the members above
+};
+
 class FloorChatService final : public v1::ChatService::CallbackService {
  public:
   FloorChatService() {
@@ -128,7 +199,11 @@ class FloorChatService final : public v1::ChatService::CallbackService {
     context->AddInitialMetadata("x-request-id", RequestId());
     *reply = answer_;
     grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-    reactor->Finish(grpc::Status::OK);
+    if (finisher_ != nullptr) {
+      finisher_->Finish(reactor);
+    } else {
+      reactor->Finish(grpc::Status::OK);
+    }
     return reactor;
   }
 
@@ -150,6 +225,8 @@ class FloorChatService final : public v1::ChatService::CallbackService {
   }
 
   v1::ChatCompletion answer_;
+  std::unique_ptr<Finisher> finisher_ =
+      absl::GetFlag(FLAGS_hand_off) ? std::make_unique<Finisher>() : nullptr;
   ChunkCache chunks_;
   std::atomic<std::uint64_t> next_id_{1};
 };
@@ -164,6 +241,13 @@ int main(int argc, char** argv) {
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);  // before gRPC starts its threads
+  if (absl::GetFlag(FLAGS_sched_batch)) {
+    sched_param param{};
+    if (sched_setscheduler(0, SCHED_BATCH, &param) != 0) {
+      std::fprintf(stderr, "bench_grpc_floor: cannot run under SCHED_BATCH\n");
+      return 1;
+    }
+  }
 
   gengate::bench::FloorChatService service;
   grpc::ServerBuilder builder;
