@@ -1,5 +1,6 @@
 #include "observability/admin_server.h"
 
+#include <pthread.h>
 #include <sys/socket.h>
 
 #include <future>
@@ -61,6 +62,7 @@ class HttplibAdminServer final : public AdminServer {
     host_ = where.host;
     std::future<void> running = running_.get_future();
     listener_ = std::thread([this] { server_.listen_after_bind(); });
+    pthread_setname_np(listener_.native_handle(), "gengate-admin");
     // stop() before the accept loop runs would be ignored, so the destructor must not come
     // first: wait for the loop.
     running.wait();

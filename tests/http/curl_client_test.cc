@@ -20,6 +20,7 @@
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "testing/threads.h"
 #include "testing/upstream_server.h"
 
 namespace gengate::http {
@@ -177,6 +178,15 @@ TEST_F(CurlClientTest, DeliversStreamedPiecesInOrder) {
   ASSERT_TRUE(handler.WaitDone());
   EXPECT_FALSE(handler.result().failure.has_value()) << handler.result().detail;
   EXPECT_EQ(handler.body(), "data: one\n\ndata: two\n\n");
+}
+
+// Each client's event loop is one thread named gengate-http, so that top -H and perf tell it
+// from gRPC's threads.
+TEST_F(CurlClientTest, ItsEventLoopThreadIsNamed) {
+  EXPECT_EQ(testing::CountThreadsNamed("gengate-http"), 1);
+  auto second = NewCurlClient(CurlClientOptions{});
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_EQ(testing::CountThreadsNamed("gengate-http"), 2);
 }
 
 TEST_F(CurlClientTest, ReusesTheConnection) {

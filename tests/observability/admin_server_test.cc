@@ -8,6 +8,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "httplib.h"
+#include "testing/threads.h"
 
 namespace gengate::observability {
 namespace {
@@ -34,6 +35,12 @@ class AdminServerTest : public ::testing::Test {
 TEST_F(AdminServerTest, ReportsTheBoundPort) {
   EXPECT_GT(server_->port(), 0);
   EXPECT_EQ(server_->address(), "127.0.0.1:" + std::to_string(server_->port()));
+}
+
+// The listener thread is named gengate-admin; cpp-httplib's workers, which it starts, inherit
+// the name.
+TEST_F(AdminServerTest, ItsThreadsAreNamed) {
+  EXPECT_GE(testing::CountThreadsNamed("gengate-admin"), 1);
 }
 
 TEST_F(AdminServerTest, ServesMetricsInPrometheusTextFormat) {
