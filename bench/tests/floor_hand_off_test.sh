@@ -24,6 +24,7 @@ import json, sys
 result = json.load(open(sys.argv[1]))
 assert result["errors"] == 0, result
 assert result["calls"] > 0, result
+print(f"{result['calls']} calls answered")
 PY
 
 kill -TERM "$pid"
@@ -31,4 +32,3 @@ status=0
 wait "$pid" || status=$?
 [[ $status -eq 0 ]] || { echo "the floor exited with $status on SIGTERM" >&2; cat "$work/err" >&2; exit 1; }
 [[ ! -s "$work/err" ]] || { echo "the floor wrote to stderr:" >&2; cat "$work/err" >&2; exit 1; }
-echo "ok: $(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["calls"])' "$work/load.json") calls"
