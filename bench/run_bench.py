@@ -756,7 +756,8 @@ events {{
   worker_connections 16384;
 }}
 http {{
-  access_log off;
+  # nginx's default: one line per request, written as it ends, as gengate writes its call log.
+  access_log {prefix}/access.log;
   client_body_temp_path {prefix}/client_body;
   proxy_temp_path {prefix}/proxy;
   client_max_body_size 64m;
