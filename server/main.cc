@@ -233,6 +233,7 @@ int Run(int argc, char** argv) {
 
   gengate::http::CurlClientOptions http_options;
   http_options.max_host_connections = config->max_upstream_connections;
+  http_options.ca_file = config->upstream_ca_file;
   absl::StatusOr<std::unique_ptr<gengate::http::Client>> curl =
       gengate::http::NewCurlClient(http_options);
   if (!curl.ok()) {

@@ -27,6 +27,8 @@ ABSL_FLAG(std::string, upstream_url, "",
           "upstream base URL (default https://api.acedata.cloud/openai); `fake` = built-in fake");
 ABSL_FLAG(std::string, upstream_api_key_file, "",
           "file holding the upstream API key (or env GENGATE_UPSTREAM_API_KEY)");
+ABSL_FLAG(std::string, upstream_ca_file, "",
+          "PEM CA bundle to verify an https upstream against, instead of the system's store");
 ABSL_FLAG(absl::Duration, default_timeout, absl::Seconds(600),
           "upstream time limit when the caller set no deadline");
 ABSL_FLAG(absl::Duration, stream_idle_timeout, absl::Seconds(120),
@@ -68,7 +70,8 @@ std::string EnvName(absl::string_view flag) {
 // Applies GENGATE_<FLAG> for every flag not given on the command line.
 absl::Status ApplyEnvironment(const std::vector<std::string>& given) {
   for (const char* name :
-       {"listen", "admin_listen", "upstream_url", "upstream_api_key_file", "default_timeout",
+       {"listen", "admin_listen", "upstream_url", "upstream_api_key_file", "upstream_ca_file",
+        "default_timeout",
         "stream_idle_timeout", "drain_timeout", "max_upstream_connections",
         "stream_buffer_bytes", "max_message_bytes", "log_format", "log_payloads", "reflection",
         "sched_batch", "keepalive_time", "keepalive_timeout", "max_connection_age",
@@ -275,6 +278,17 @@ absl::StatusOr<Config> LoadConfig(int argc, char** argv) {
           config.upstream_url, "\""));
     }
     while (absl::EndsWith(config.upstream_url, "/")) config.upstream_url.pop_back();
+  }
+  config.upstream_ca_file = absl::GetFlag(FLAGS_upstream_ca_file);
+  if (!config.upstream_ca_file.empty()) {
+    if (!absl::StartsWith(config.upstream_url, "https://")) {
+      return absl::InvalidArgumentError("--upstream_ca_file needs an https:// --upstream_url");
+    }
+    // Read now so that a wrong path fails at startup, not on the first call; curl reads the
+    // file itself when it opens a connection.
+    RETURN_IF_ERROR(ReadPemFile("upstream_ca_file", config.upstream_ca_file,
+                                "-----BEGIN CERTIFICATE-----")
+                        .status());
   }
 
   config.default_timeout = absl::GetFlag(FLAGS_default_timeout);

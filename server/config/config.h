@@ -22,6 +22,9 @@ struct Config {
   // The upstream API key (from --upstream_api_key_file or GENGATE_UPSTREAM_API_KEY). Secret:
   // never logged, never part of an error.
   std::string upstream_api_key;
+  // A PEM CA bundle an https upstream is verified against instead of the system's store (a
+  // private CA, or a pinned bundle); empty: the system's store.
+  std::string upstream_ca_file;
   absl::Duration default_timeout = absl::Seconds(600);
   absl::Duration stream_idle_timeout = absl::Seconds(120);
   absl::Duration drain_timeout = absl::Seconds(30);

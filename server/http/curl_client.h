@@ -20,6 +20,9 @@ struct CurlClientOptions {
   int max_concurrent_streams = 100;
   absl::Duration connect_timeout = absl::Seconds(10);
   std::string user_agent = "gengate/0.1";
+  // A PEM CA bundle that https upstreams are verified against (CURLOPT_CAINFO) in place of the
+  // system's store; empty: the system's. Verification of the peer and its name is always on.
+  std::string ca_file;
 };
 
 // Starts the event-loop thread. The client must outlive every transfer's OnComplete; its

@@ -33,7 +33,7 @@ class ConfigTest : public ::testing::Test {
           "GENGATE_STREAM_IDLE_TIMEOUT", "GENGATE_UPSTREAM_URL", "GENGATE_REFLECTION",
           "GENGATE_LOG_PAYLOADS", "GENGATE_MAX_CONNECTION_AGE", "GENGATE_TLS_CERT",
           "GENGATE_TLS_KEY", "GENGATE_TLS_CLIENT_CA", "GENGATE_KEEPALIVE_TIME",
-          "GENGATE_SCHED_BATCH"}) {
+          "GENGATE_SCHED_BATCH", "GENGATE_UPSTREAM_CA_FILE"}) {
       unsetenv(name);
     }
   }
@@ -149,7 +149,15 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{{"--upstream_url=fake", "--tls_cert=/nonexistent/cert.pem"},
                 "--tls_cert and --tls_key must be given together"},
         BadCase{{"--upstream_url=fake", "--tls_client_ca=/nonexistent/ca.pem"},
-                "--tls_client_ca needs --tls_cert"}));
+                "--tls_client_ca needs --tls_cert"},
+        BadCase{{"--upstream_url=https://example.test/v1", "--upstream_ca_file=/nonexistent/ca.pem"},
+                "--upstream_ca_file: cannot read /nonexistent/ca.pem"},
+        BadCase{{"--upstream_url=http://127.0.0.1:8080", "--upstream_ca_file=/proc/version"},
+                "--upstream_ca_file needs an https:// --upstream_url"},
+        BadCase{{"--upstream_url=fake", "--upstream_ca_file=/proc/version"},
+                "--upstream_ca_file needs an https:// --upstream_url"},
+        BadCase{{"--upstream_url=https://example.test/v1", "--upstream_ca_file=/proc/version"},
+                "holds no PEM"}));
 
 TEST_F(ConfigTest, OperateDefaults) {
   absl::StatusOr<Config> config = Load({"--upstream_url=fake"});
@@ -240,6 +248,23 @@ TEST_F(ConfigTlsTest, ReadsCertificateKeyAndClientCa) {
   EXPECT_THAT(config->tls_key_pem, HasSubstr("BEGIN PRIVATE KEY"));
   EXPECT_EQ(config->tls_client_ca_pem, config->tls_cert_pem);
   EXPECT_EQ(config->tls_cert_file, cert_);
+}
+
+TEST_F(ConfigTlsTest, UpstreamCaFileFromTheFlagOrTheEnvironment) {
+  absl::StatusOr<Config> flag =
+      Load({"--upstream_url=https://example.test/v1", "--upstream_ca_file=" + cert_});
+  ASSERT_TRUE(flag.ok()) << flag.status();
+  EXPECT_EQ(flag->upstream_ca_file, cert_);
+
+  setenv("GENGATE_UPSTREAM_CA_FILE", cert_.c_str(), 1);
+  absl::StatusOr<Config> env = Load({"--upstream_url=https://example.test/v1"});
+  ASSERT_TRUE(env.ok()) << env.status();
+  EXPECT_EQ(env->upstream_ca_file, cert_);
+
+  unsetenv("GENGATE_UPSTREAM_CA_FILE");
+  absl::StatusOr<Config> none = Load({"--upstream_url=https://example.test/v1"});
+  ASSERT_TRUE(none.ok()) << none.status();
+  EXPECT_TRUE(none->upstream_ca_file.empty());  // the system's store
 }
 
 TEST_F(ConfigTlsTest, TlsFilesFromTheEnvironment) {

@@ -220,11 +220,17 @@ int ClosedPort() {
 // GatewayTestBase.
 
 void GatewayTestBase::StartGengate(std::vector<std::string> extra_flags,
-                                   EnvironmentList environment) {
+                                   EnvironmentList environment, const UpstreamFront& front) {
   upstream_ = std::make_unique<UpstreamServer>();
   start_status_ = upstream_->Start();
   if (!start_status_.ok()) return;
-  std::vector<std::string> flags = BaseFlags(upstream_->base_url() + "/openai");
+  absl::StatusOr<std::string> url =
+      front ? front(*upstream_) : absl::StatusOr<std::string>(upstream_->base_url() + "/openai");
+  if (!url.ok()) {
+    start_status_ = url.status();
+    return;
+  }
+  std::vector<std::string> flags = BaseFlags(*url);
   flags.insert(flags.end(), extra_flags.begin(), extra_flags.end());
   gengate_ = std::make_unique<GengateProcess>(GENGATE_BINARY, flags, std::move(environment));
   start_status_ = gengate_->Start();

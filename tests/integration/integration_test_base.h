@@ -99,8 +99,16 @@ int ClosedPort();
 // One gengate process per suite class and one upstream shared by its tests.
 class GatewayTestBase : public ::testing::Test {
  protected:
+  // Starts what stands between gengate and the upstream (a TLS front, say) once the upstream
+  // runs; returns the base URL gengate is given, "/openai" included.
+  using UpstreamFront =
+      std::function<absl::StatusOr<std::string>(const gengate::testing::UpstreamServer&)>;
+
+  // Starts the upstream and gengate, which reaches it at base_url()/openai unless a `front`
+  // says otherwise.
   static void StartGengate(std::vector<std::string> extra_flags,
-                           gengate::testing::EnvironmentList environment);
+                           gengate::testing::EnvironmentList environment,
+                           const UpstreamFront& front = nullptr);
   static void TearDownTestSuite();
 
   // Fails the test when the suite's processes did not start; resets the upstream.
