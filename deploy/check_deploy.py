@@ -32,8 +32,9 @@ SLIM_BASE_PACKAGES = {"libc6", "libgcc-s1", "libstdc++6"}
 # Runtimes a sanitizer build (make test-asan) links; never in a release image.
 SANITIZER_LIBRARY_PREFIXES = ("libasan.", "libubsan.", "liblsan.", "libtsan.")
 # install-deps.sh packages the image build does without: nothing to cache, and no benchmarks or
-# tests (the Python gRPC packages serve the tests only).
-BUILD_PACKAGES_NOT_NEEDED = {"ccache", "libbenchmark-dev", "python3-grpcio", "python3-protobuf"}
+# tests (the Python gRPC packages and nghttpx serve the tests only).
+BUILD_PACKAGES_NOT_NEEDED = {"ccache", "libbenchmark-dev", "python3-grpcio", "python3-protobuf",
+                             "nghttp2-proxy"}
 
 ARGS = None  # parsed command line, set in main()
 

@@ -192,10 +192,13 @@ absl::Status CurlClient::Init() {
   curl_multi_setopt(multi_, CURLMOPT_SOCKETDATA, this);
   curl_multi_setopt(multi_, CURLMOPT_TIMERFUNCTION, &CurlClient::OnTimer);
   curl_multi_setopt(multi_, CURLMOPT_TIMERDATA, this);
-  curl_multi_setopt(multi_, CURLMOPT_PIPELINING, long{CURLPIPE_MULTIPLEX});
+  // One transfer per connection at a time, HTTP/2 included: an aborted call must stop the
+  // upstream at once, and with libcurl 7.88 only closing its connection does that. Its
+  // RST_STREAM for a multiplexed stream stays queued until other traffic moves on the
+  // connection (curl/curl#17611), so a cancelled generation would run on while its siblings
+  // are quiet. Connections are still kept alive and reused call after call.
+  curl_multi_setopt(multi_, CURLMOPT_PIPELINING, long{CURLPIPE_NOTHING});
   curl_multi_setopt(multi_, CURLMOPT_MAX_HOST_CONNECTIONS, long{options_.max_host_connections});
-  curl_multi_setopt(multi_, CURLMOPT_MAX_CONCURRENT_STREAMS,
-                    long{options_.max_concurrent_streams});
   // Keep every allowed connection in the cache so bursts reuse them instead of reconnecting.
   curl_multi_setopt(multi_, CURLMOPT_MAXCONNECTS, long{options_.max_host_connections * 2});
   thread_ = std::thread([this] { Loop(); });
@@ -341,9 +344,6 @@ void CurlClient::StartTransfer(Command& command) {
   curl_easy_setopt(easy, CURLOPT_URL, request.url.c_str());
   curl_easy_setopt(easy, CURLOPT_PRIVATE, transfer.get());
   curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, transfer->error);
-  // Over TLS, wait for a connection that can multiplex (h2) rather than opening one per
-  // stream. Plain http is HTTP/1.1 here, where waiting would only serialize transfers.
-  curl_easy_setopt(easy, CURLOPT_PIPEWAIT, absl::StartsWith(request.url, "https://") ? 1L : 0L);
   long timeout_ms = 0;  // none
   if (request.deadline != absl::InfiniteFuture()) {
     const absl::Duration left = request.deadline - absl::Now();
@@ -450,6 +450,7 @@ void CurlClient::SetSharedOptions(CURL* easy) {
   curl_easy_setopt(easy, CURLOPT_CLOSESOCKETDATA, this);
   curl_easy_setopt(easy, CURLOPT_USERAGENT, options_.user_agent.c_str());
   if (!options_.ca_file.empty()) curl_easy_setopt(easy, CURLOPT_CAINFO, options_.ca_file.c_str());
+  if (!options_.ca_file.empty()) curl_easy_setopt(easy, CURLOPT_CAINFO, options_.ca_file.c_str());
   curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS,
                    static_cast<long>(absl::ToInt64Milliseconds(options_.connect_timeout)));
   curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, &CurlClient::OnHeader);
@@ -496,8 +497,9 @@ void CurlClient::Finish(TransferId id, TransferResult result) {
     }
   }
   if (result.failure.has_value()) {
-    // An aborted transfer must close its connection so the upstream sees the reset and stops
-    // generating; it must not go back to the pool half-read.
+    // An aborted transfer closes its connection (it has it to itself: see CURLMOPT_PIPELINING)
+    // so the upstream sees the close and stops generating; nothing half-read goes back to
+    // the pool.
     curl_easy_setopt(transfer->easy, CURLOPT_FORBID_REUSE, 1L);
   }
   if (!result.failure.has_value() && !transfer->head_delivered) DeliverHead(*transfer);

@@ -1,7 +1,8 @@
 // The libcurl implementation of http::Client: one event-loop thread owns a curl multi handle
 // driven by epoll and curl_multi_socket_action. Other threads hand it work through a command
-// queue and an eventfd; connections are pooled and reused (HTTP/2 multiplexed over TLS where
-// the upstream offers it).
+// queue and an eventfd; connections are pooled and reused (HTTP/2 over TLS where the upstream
+// offers it), one transfer at a time each, so that aborting a transfer can close its
+// connection.
 #pragma once
 
 #include <memory>
@@ -16,8 +17,6 @@ namespace gengate::http {
 struct CurlClientOptions {
   // Connections per upstream host (CURLMOPT_MAX_HOST_CONNECTIONS); more transfers wait.
   int max_host_connections = 64;
-  // HTTP/2 streams per connection (CURLMOPT_MAX_CONCURRENT_STREAMS).
-  int max_concurrent_streams = 100;
   absl::Duration connect_timeout = absl::Seconds(10);
   std::string user_agent = "gengate/0.1";
   // A PEM CA bundle that https upstreams are verified against (CURLOPT_CAINFO) in place of the

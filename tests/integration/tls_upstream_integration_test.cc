@@ -1,13 +1,16 @@
 // End-to-end tests of an https upstream: the real gengate binary and real libcurl (with its
-// OpenSSL) against the scripted upstream behind a TLS front on 127.0.0.1
-// (tests/testing/tls_relay.h), with the certificate of a throwaway CA that gengate is told to
-// trust with --upstream_ca_file. The default upstream is https, so this is the path every
-// production call takes: verification, connection reuse over TLS, streams and cancellation.
+// OpenSSL) against the scripted upstream behind a TLS front on 127.0.0.1, with the certificate
+// of a throwaway CA that gengate is told to trust with --upstream_ca_file. The default upstream
+// is https, so this is the path every production call takes: verification, connection reuse,
+// streams and cancellation, over HTTP/1.1 (tests/testing/tls_relay.h, which offers no ALPN)
+// and over HTTP/2 (nghttpx, tests/testing/http2_front.h).
 #include <grpcpp/grpcpp.h>
 
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -16,6 +19,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "integration/integration_test_base.h"
+#include "testing/http2_front.h"
 #include "testing/test_certificates.h"
 #include "testing/tls_relay.h"
 #include "testing/upstream_server.h"
@@ -24,6 +28,8 @@ namespace gengate::integration {
 namespace {
 
 using ::gengate::testing::Fixture;
+using ::gengate::testing::FrontRequest;
+using ::gengate::testing::Http2Front;
 using ::gengate::testing::RecordedRequest;
 using ::gengate::testing::Responder;
 using ::gengate::testing::TlsRelay;
@@ -55,27 +61,42 @@ const std::string& CertificateDir() {
   return *dir;
 }
 
+enum class Front { kHttp1Relay, kHttp2 };
+
 // gengate, trusting `trusted_ca` (a file of CertificateDir()), against the upstream behind a
 // TLS front that presents the server certificate signed by "ca".
 class TlsUpstreamTestBase : public GatewayTestBase {
  protected:
-  static void StartBehindTls(const std::string& trusted_ca) {
+  static void StartBehindTls(Front front, const std::string& trusted_ca) {
     const std::string dir = CertificateDir();
-    StartGengate({absl::StrCat("--upstream_api_key_file=", WriteKeyFile()),
-                  absl::StrCat("--upstream_ca_file=", dir, "/", trusted_ca),
-                  "--default_timeout=30s"},
-                 {}, [dir](const UpstreamServer& upstream) -> absl::StatusOr<std::string> {
-                   absl::StatusOr<std::unique_ptr<TlsRelay>> relay = TlsRelay::Start(
-                       dir + "/server.pem", dir + "/server.key", upstream.port());
-                   if (!relay.ok()) return relay.status();
-                   relay_ = *std::move(relay);
-                   return absl::StrCat("https://", kUpstreamHost, ":", relay_->port(), "/openai");
-                 });
+    StartGengate(
+        {absl::StrCat("--upstream_api_key_file=", WriteKeyFile()),
+         absl::StrCat("--upstream_ca_file=", dir, "/", trusted_ca), "--default_timeout=30s"},
+        {}, [dir, front](const UpstreamServer& upstream) -> absl::StatusOr<std::string> {
+          const std::string cert = dir + "/server.pem";
+          const std::string key = dir + "/server.key";
+          int port = 0;
+          if (front == Front::kHttp1Relay) {
+            absl::StatusOr<std::unique_ptr<TlsRelay>> relay =
+                TlsRelay::Start(cert, key, upstream.port());
+            if (!relay.ok()) return relay.status();
+            relay_ = *std::move(relay);
+            port = relay_->port();
+          } else {
+            absl::StatusOr<std::unique_ptr<Http2Front>> h2 =
+                Http2Front::Start(cert, key, upstream.port());
+            if (!h2.ok()) return h2.status();
+            h2_ = *std::move(h2);
+            port = h2_->port();
+          }
+          return absl::StrCat("https://", kUpstreamHost, ":", port, "/openai");
+        });
   }
 
   static void TearDownTestSuite() {
-    GatewayTestBase::TearDownTestSuite();  // gengate first: it holds connections to the relay
+    GatewayTestBase::TearDownTestSuite();  // gengate first: it holds connections to the front
     relay_.reset();
+    h2_.reset();
   }
 
   void SetUp() override {
@@ -84,18 +105,24 @@ class TlsUpstreamTestBase : public GatewayTestBase {
   }
 
   static inline std::unique_ptr<TlsRelay> relay_;
+  static inline std::unique_ptr<Http2Front> h2_;
   std::unique_ptr<v1::ChatService::Stub> stub_;
 };
 
 class TlsUpstreamTest : public TlsUpstreamTestBase {
  protected:
-  static void SetUpTestSuite() { StartBehindTls("ca.pem"); }
+  static void SetUpTestSuite() { StartBehindTls(Front::kHttp1Relay, "ca.pem"); }
+};
+
+class Http2UpstreamTest : public TlsUpstreamTestBase {
+ protected:
+  static void SetUpTestSuite() { StartBehindTls(Front::kHttp2, "ca.pem"); }
 };
 
 // The front presents a certificate that the CA gengate trusts did not sign.
 class UntrustedUpstreamTest : public TlsUpstreamTestBase {
  protected:
-  static void SetUpTestSuite() { StartBehindTls("other_ca.pem"); }
+  static void SetUpTestSuite() { StartBehindTls(Front::kHttp1Relay, "other_ca.pem"); }
 };
 
 grpc::Status CallUnary(v1::ChatService::Stub& stub, const std::string& text,
@@ -105,16 +132,26 @@ grpc::Status CallUnary(v1::ChatService::Stub& stub, const std::string& text,
   return stub.CreateChatCompletion(&context, UserRequest(text), completion);
 }
 
-TEST_F(TlsUpstreamTest, UnaryChatCrossesTheVerifiedTlsHop) {
+json ContentChunk(absl::string_view content) {
+  return json{{"id", "chatcmpl-tls"},
+              {"object", "chat.completion.chunk"},
+              {"created", 1700000000},
+              {"model", "gpt-test"},
+              {"choices", json::array({json{{"index", 0},
+                                            {"delta", {{"content", content}}},
+                                            {"finish_reason", nullptr}}})}};
+}
+
+// Replays a unary fixture and checks the answer arrived whole.
+void ExpectUnaryAnswer(v1::ChatService::Stub& stub, UpstreamServer& upstream) {
   Fixture fixture = MustLoad("chat-unary-basic-gpt5-nano-ruby-llm");
-  upstream_->Handle(kChatPath, gengate::testing::ReplayFixture(fixture));
-  const int handshakes_before = relay_->handshakes();
+  upstream.Handle(kChatPath, gengate::testing::ReplayFixture(fixture));
   v1::ChatCompletion completion;
 
-  grpc::Status status = CallUnary(*stub_, "What's 2 + 2?", &completion);
+  grpc::Status status = CallUnary(stub, "What's 2 + 2?", &completion);
 
-  ASSERT_TRUE(status.ok()) << Describe(status) << "\n" << gengate_->OutputText();
-  std::optional<json> sent = OnlyJsonPost(upstream_->requests(), kChatPath);
+  ASSERT_TRUE(status.ok()) << Describe(status);
+  std::optional<json> sent = OnlyJsonPost(upstream.requests(), kChatPath);
   ASSERT_TRUE(sent.has_value());
   EXPECT_EQ((*sent)["messages"][0]["content"], "What's 2 + 2?");
   const json answer = ParseJson(fixture.body);
@@ -122,6 +159,75 @@ TEST_F(TlsUpstreamTest, UnaryChatCrossesTheVerifiedTlsHop) {
   EXPECT_EQ(completion.id(), JsonString(answer, "id"));
   EXPECT_EQ(completion.choices(0).message().content(),
             JsonString(answer["choices"][0]["message"], "content"));
+}
+
+// Replays a stream fixture and checks that every chunk arrived, in order.
+void ExpectWholeStream(v1::ChatService::Stub& stub, UpstreamServer& upstream) {
+  Fixture fixture = MustLoad("chat-stream-include-usage-gpt5-nano-ruby-llm");
+  upstream.Handle(kChatPath, gengate::testing::ReplayFixture(fixture));
+  std::vector<json> expected;
+  for (const std::string& payload : SseDataPayloads(fixture.sse_chunks)) {
+    if (payload != "[DONE]") expected.push_back(ParseJson(payload));
+  }
+  ASSERT_FALSE(expected.empty());
+  grpc::ClientContext context;
+  SetDeadline(context, absl::Seconds(30));
+
+  std::unique_ptr<grpc::ClientReader<v1::ChatCompletionChunk>> reader =
+      stub.StreamChatCompletion(&context, UserRequest("Count from 1 to 3"));
+  std::vector<v1::ChatCompletionChunk> chunks;
+  v1::ChatCompletionChunk chunk;
+  while (reader->Read(&chunk)) chunks.push_back(chunk);
+  grpc::Status status = reader->Finish();
+
+  ASSERT_TRUE(status.ok()) << Describe(status);
+  ASSERT_EQ(chunks.size(), expected.size());
+  std::string text;
+  std::string expected_text;
+  for (std::size_t i = 0; i < chunks.size(); ++i) {
+    EXPECT_EQ(chunks[i].id(), JsonString(expected[i], "id")) << "chunk " << i;
+    for (const auto& choice : chunks[i].choices()) text += choice.delta().content();
+    for (const json& choice : JsonObject(expected[i], "choices")) {
+      expected_text += JsonString(JsonObject(choice, "delta"), "content");
+    }
+  }
+  EXPECT_FALSE(expected_text.empty());
+  EXPECT_EQ(text, expected_text);
+}
+
+// Cancels a stream after its first message; checks that the upstream saw its connection close
+// (the front closes its plaintext side when gengate ends the TLS connection or the h2 stream).
+void ExpectCancelReachesTheUpstream(v1::ChatService::Stub& stub, UpstreamServer& upstream) {
+  auto probe = std::make_shared<CloseProbe>();
+  upstream.Handle(kChatPath, [probe](const RecordedRequest&, Responder& responder) {
+    responder.WriteHead(200, SseHeaders());
+    responder.Write(SseEvent(ContentChunk("one")));
+    probe->Record(responder, absl::Seconds(30));
+  });
+  grpc::ClientContext context;
+  SetDeadline(context, absl::Seconds(30));
+  std::unique_ptr<grpc::ClientReader<v1::ChatCompletionChunk>> reader =
+      stub.StreamChatCompletion(&context, UserRequest("Hi"));
+  v1::ChatCompletionChunk chunk;
+  ASSERT_TRUE(reader->Read(&chunk));
+  EXPECT_EQ(chunk.choices(0).delta().content(), "one");
+
+  context.TryCancel();
+
+  ASSERT_TRUE(probe->done.WaitForNotificationWithTimeout(absl::Seconds(5)))
+      << "the upstream connection was still open 5 s after the cancel";
+  EXPECT_TRUE(probe->closed);
+  while (reader->Read(&chunk)) {
+  }
+  EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::CANCELLED);
+}
+
+// ---------------------------------------------------------------------------------------
+// HTTP/1.1 over TLS.
+
+TEST_F(TlsUpstreamTest, UnaryChatCrossesTheVerifiedTlsHop) {
+  const int handshakes_before = relay_->handshakes();
+  ExpectUnaryAnswer(*stub_, *upstream_);
   EXPECT_EQ(relay_->handshakes() - handshakes_before, 1);
 }
 
@@ -144,69 +250,10 @@ TEST_F(TlsUpstreamTest, CallsInTurnReuseOneTlsConnection) {
   EXPECT_EQ(received[2].connection_id, received[0].connection_id);
 }
 
-TEST_F(TlsUpstreamTest, StreamArrivesWholeAndInOrder) {
-  Fixture fixture = MustLoad("chat-stream-include-usage-gpt5-nano-ruby-llm");
-  upstream_->Handle(kChatPath, gengate::testing::ReplayFixture(fixture));
-  std::vector<json> expected;
-  for (const std::string& payload : SseDataPayloads(fixture.sse_chunks)) {
-    if (payload != "[DONE]") expected.push_back(ParseJson(payload));
-  }
-  ASSERT_FALSE(expected.empty());
-  grpc::ClientContext context;
-  SetDeadline(context, absl::Seconds(30));
-
-  std::unique_ptr<grpc::ClientReader<v1::ChatCompletionChunk>> reader =
-      stub_->StreamChatCompletion(&context, UserRequest("Count from 1 to 3"));
-  std::vector<v1::ChatCompletionChunk> chunks;
-  v1::ChatCompletionChunk chunk;
-  while (reader->Read(&chunk)) chunks.push_back(chunk);
-  grpc::Status status = reader->Finish();
-
-  ASSERT_TRUE(status.ok()) << Describe(status);
-  ASSERT_EQ(chunks.size(), expected.size());
-  std::string text;
-  std::string expected_text;
-  for (std::size_t i = 0; i < chunks.size(); ++i) {
-    EXPECT_EQ(chunks[i].id(), JsonString(expected[i], "id")) << "chunk " << i;
-    for (const auto& choice : chunks[i].choices()) text += choice.delta().content();
-    for (const json& choice : JsonObject(expected[i], "choices")) {
-      expected_text += JsonString(JsonObject(choice, "delta"), "content");
-    }
-  }
-  EXPECT_FALSE(expected_text.empty());
-  EXPECT_EQ(text, expected_text);
-}
+TEST_F(TlsUpstreamTest, StreamArrivesWholeAndInOrder) { ExpectWholeStream(*stub_, *upstream_); }
 
 TEST_F(TlsUpstreamTest, CancelMidStreamClosesTheUpstreamConnection) {
-  auto probe = std::make_shared<CloseProbe>();
-  upstream_->Handle(kChatPath, [probe](const RecordedRequest&, Responder& responder) {
-    responder.WriteHead(200, SseHeaders());
-    responder.Write(SseEvent(json{{"id", "chatcmpl-tls"},
-                                  {"object", "chat.completion.chunk"},
-                                  {"created", 1700000000},
-                                  {"model", "gpt-test"},
-                                  {"choices", json::array({json{{"index", 0},
-                                                                {"delta", {{"content", "one"}}},
-                                                                {"finish_reason", nullptr}}})}}));
-    probe->Record(responder, absl::Seconds(30));
-  });
-  grpc::ClientContext context;
-  SetDeadline(context, absl::Seconds(30));
-  std::unique_ptr<grpc::ClientReader<v1::ChatCompletionChunk>> reader =
-      stub_->StreamChatCompletion(&context, UserRequest("Hi"));
-  v1::ChatCompletionChunk chunk;
-  ASSERT_TRUE(reader->Read(&chunk));
-  EXPECT_EQ(chunk.choices(0).delta().content(), "one");
-
-  context.TryCancel();
-
-  // gengate drops the TLS connection; the front then closes its plaintext one to the upstream.
-  ASSERT_TRUE(probe->done.WaitForNotificationWithTimeout(absl::Seconds(5)))
-      << "the upstream connection was still open 5 s after the cancel";
-  EXPECT_TRUE(probe->closed);
-  while (reader->Read(&chunk)) {
-  }
-  EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::CANCELLED);
+  ExpectCancelReachesTheUpstream(*stub_, *upstream_);
 }
 
 TEST_F(UntrustedUpstreamTest, UnverifiableCertificateIsUnavailableAndSendsNothing) {
@@ -228,6 +275,133 @@ TEST_F(UntrustedUpstreamTest, UnverifiableCertificateIsUnavailableAndSendsNothin
   // gengate refused the certificate in the handshake, before a byte of the request left.
   EXPECT_GT(relay_->failed_handshakes(), refused_before);
   EXPECT_TRUE(upstream_->requests().empty());
+}
+
+// ---------------------------------------------------------------------------------------
+// HTTP/2 over TLS.
+
+// The client ports of the requests the front logged, once it logged `count`.
+std::set<int> ClientPorts(const Http2Front& front, int count) {
+  EXPECT_TRUE(front.WaitForRequests(count, absl::Seconds(10)));
+  std::set<int> ports;
+  for (const FrontRequest& request : front.Requests()) {
+    EXPECT_EQ(request.alpn, "h2") << request.method << " " << request.path;
+    ports.insert(request.client_port);
+  }
+  return ports;
+}
+
+TEST_F(Http2UpstreamTest, UnaryChatTravelsAsHttp2) {
+  const std::size_t logged_before = h2_->Requests().size();
+  ExpectUnaryAnswer(*stub_, *upstream_);
+  ASSERT_TRUE(h2_->WaitForRequests(static_cast<int>(logged_before) + 1, absl::Seconds(10)));
+  const FrontRequest request = h2_->Requests().back();
+  EXPECT_EQ(request.alpn, "h2");
+  EXPECT_EQ(request.method, "POST");
+  EXPECT_EQ(request.path, kChatPath);
+  EXPECT_EQ(request.status, 200);
+}
+
+TEST_F(Http2UpstreamTest, StreamArrivesWholeAndInOrder) { ExpectWholeStream(*stub_, *upstream_); }
+
+TEST_F(Http2UpstreamTest, ConcurrentStreamsTakeAConnectionEach) {
+  constexpr int kStreams = 4;
+  // Every answer waits until all requests are in, so the streams are open at the same time.
+  UpstreamServer* upstream = upstream_.get();
+  upstream_->Handle(kChatPath, [upstream](const RecordedRequest&, Responder& responder) {
+    if (!upstream->WaitForRequests(kStreams, absl::Seconds(10))) return;
+    responder.WriteHead(200, SseHeaders());
+    responder.Write(SseEvent(ContentChunk("together")));
+    responder.Write("data: [DONE]\n\n");
+  });
+  const std::size_t logged_before = h2_->Requests().size();
+
+  std::vector<grpc::Status> statuses(kStreams);
+  std::vector<int> messages(kStreams, 0);
+  std::vector<std::thread> callers;
+  for (int i = 0; i < kStreams; ++i) {
+    callers.emplace_back([&, i] {
+      grpc::ClientContext context;
+      SetDeadline(context, absl::Seconds(30));
+      auto reader = stub_->StreamChatCompletion(&context, UserRequest(absl::StrCat("n", i)));
+      v1::ChatCompletionChunk chunk;
+      while (reader->Read(&chunk)) ++messages[i];
+      statuses[i] = reader->Finish();
+    });
+  }
+  for (std::thread& caller : callers) caller.join();
+
+  for (int i = 0; i < kStreams; ++i) {
+    EXPECT_TRUE(statuses[i].ok()) << i << ": " << Describe(statuses[i]);
+    EXPECT_EQ(messages[i], 1) << i;
+  }
+  // Not multiplexed (CURLMOPT_PIPELINING in curl_client.cc): a connection per open stream,
+  // so that cancelling one can close its connection and no other.
+  const std::set<int> ports = ClientPorts(*h2_, static_cast<int>(logged_before) + kStreams);
+  EXPECT_EQ(ports.size(), static_cast<std::size_t>(kStreams));
+}
+
+TEST_F(Http2UpstreamTest, ConnectionIsReusedCallAfterCall) {
+  const std::vector<FrontRequest> before = h2_->Requests();
+  std::set<int> known_ports;
+  for (const FrontRequest& request : before) known_ports.insert(request.client_port);
+  ExpectUnaryAnswer(*stub_, *upstream_);
+  upstream_->Reset();  // the front keeps its TLS connections from gengate
+  ExpectUnaryAnswer(*stub_, *upstream_);
+
+  // The second call found the first one's connection (or one an earlier test left) idle in
+  // the pool: at most one new TLS connection, and none when the pool had some already.
+  std::set<int> new_ports = ClientPorts(*h2_, static_cast<int>(before.size()) + 2);
+  for (int port : known_ports) new_ports.erase(port);
+  EXPECT_LE(new_ports.size(), known_ports.empty() ? 1u : 0u);
+}
+
+TEST_F(Http2UpstreamTest, CancelMidStreamClosesTheUpstreamConnection) {
+  ExpectCancelReachesTheUpstream(*stub_, *upstream_);
+}
+
+TEST_F(Http2UpstreamTest, CancelOfOneOfTwoStreamsReachesTheUpstreamAndSparesTheOther) {
+  auto probe = std::make_shared<CloseProbe>();
+  std::shared_ptr<gengate::testing::Gate> release = upstream_->NewGate();
+  upstream_->Handle(kChatPath, [probe, release](const RecordedRequest& request,
+                                                Responder& responder) {
+    const bool keep = JsonString(ParseJson(request.body)["messages"][0], "content") == "keep";
+    responder.WriteHead(200, SseHeaders());
+    responder.Write(SseEvent(ContentChunk(keep ? "kept" : "doomed")));
+    if (!keep) {
+      probe->Record(responder, absl::Seconds(30));
+      return;
+    }
+    release->Wait(absl::Seconds(30));
+    responder.Write(SseEvent(ContentChunk(" and done")));
+    responder.Write("data: [DONE]\n\n");
+  });
+  grpc::ClientContext kept_context;
+  SetDeadline(kept_context, absl::Seconds(30));
+  auto kept = stub_->StreamChatCompletion(&kept_context, UserRequest("keep"));
+  v1::ChatCompletionChunk chunk;
+  ASSERT_TRUE(kept->Read(&chunk));
+  grpc::ClientContext doomed_context;
+  SetDeadline(doomed_context, absl::Seconds(30));
+  auto doomed = stub_->StreamChatCompletion(&doomed_context, UserRequest("cancel"));
+  ASSERT_TRUE(doomed->Read(&chunk));
+  EXPECT_EQ(chunk.choices(0).delta().content(), "doomed");
+
+  doomed_context.TryCancel();
+
+  // Both upstreams are silent now, so nothing else would carry the reset out.
+  EXPECT_TRUE(probe->done.WaitForNotificationWithTimeout(absl::Seconds(5)))
+      << "the cancelled stream's upstream was still open 5 s after the cancel";
+  EXPECT_TRUE(probe->closed);
+  while (doomed->Read(&chunk)) {
+  }
+  EXPECT_EQ(doomed->Finish().error_code(), grpc::StatusCode::CANCELLED);
+  release->Open();
+  std::string rest;
+  while (kept->Read(&chunk)) rest += chunk.choices(0).delta().content();
+  grpc::Status status = kept->Finish();
+  EXPECT_TRUE(status.ok()) << Describe(status);
+  EXPECT_EQ(rest, " and done");
 }
 
 }  // namespace
