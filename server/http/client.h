@@ -75,6 +75,13 @@ class ResponseHandler {
 
 using TransferId = std::uint64_t;
 
+// Upstream connections of a client, for metrics. Each value is read on its own (together
+// they are not one consistent snapshot).
+struct ConnectionStats {
+  std::int64_t open = 0;     // connected now: carrying a transfer or idle in the pool
+  std::uint64_t opened = 0;  // connected since the client started
+};
+
 class Client {
  public:
   virtual ~Client() = default;
@@ -97,6 +104,9 @@ class Client {
 
   // Aborts every transfer started before this call, as Cancel does.
   virtual void CancelAll(status::TransportFailure reason) = 0;
+
+  // Safe from any thread. A client with no connections of its own reports zeros.
+  virtual ConnectionStats Connections() const { return {}; }
 
   // A fresh id, unique in the process: never 0 and never reused.
   static TransferId NewTransferId();

@@ -75,6 +75,10 @@ class CurlClient final : public Client {
   void StartTransfer(TransferId id, Request request, ResponseHandler& handler) override;
   void Cancel(TransferId id, TransportFailure reason) override;
   void CancelAll(TransportFailure reason) override;
+  ConnectionStats Connections() const override {
+    return {connections_open_.load(std::memory_order_relaxed),
+            connections_opened_.load(std::memory_order_relaxed)};
+  }
 
  private:
   // One transfer; owned by the loop thread.
@@ -142,6 +146,9 @@ class CurlClient final : public Client {
   int epoll_fd_ = -1;
   int wake_fd_ = -1;
   std::thread thread_;
+  // Counted in the open and close socket callbacks; read by any thread.
+  std::atomic<std::int64_t> connections_open_{0};
+  std::atomic<std::uint64_t> connections_opened_{0};
 
   absl::Mutex mu_;
   std::vector<Command> commands_ ABSL_GUARDED_BY(mu_);
@@ -198,6 +205,7 @@ absl::Status CurlClient::Init() {
   // connection (curl/curl#17611), so a cancelled generation would run on while its siblings
   // are quiet. Connections are still kept alive and reused call after call.
   curl_multi_setopt(multi_, CURLMOPT_PIPELINING, long{CURLPIPE_NOTHING});
+  curl_multi_setopt(multi_, CURLMOPT_MAX_CONCURRENT_STREAMS, 1L);
   curl_multi_setopt(multi_, CURLMOPT_MAX_HOST_CONNECTIONS, long{options_.max_host_connections});
   // Keep every allowed connection in the cache so bursts reuse them instead of reconnecting.
   curl_multi_setopt(multi_, CURLMOPT_MAXCONNECTS, long{options_.max_host_connections * 2});
@@ -450,7 +458,6 @@ void CurlClient::SetSharedOptions(CURL* easy) {
   curl_easy_setopt(easy, CURLOPT_CLOSESOCKETDATA, this);
   curl_easy_setopt(easy, CURLOPT_USERAGENT, options_.user_agent.c_str());
   if (!options_.ca_file.empty()) curl_easy_setopt(easy, CURLOPT_CAINFO, options_.ca_file.c_str());
-  if (!options_.ca_file.empty()) curl_easy_setopt(easy, CURLOPT_CAINFO, options_.ca_file.c_str());
   curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS,
                    static_cast<long>(absl::ToInt64Milliseconds(options_.connect_timeout)));
   curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, &CurlClient::OnHeader);
@@ -587,13 +594,18 @@ curl_socket_t CurlClient::OnOpenSocket(void* self, curlsocktype, curl_sockaddr* 
   const int fd = socket(address->family, address->socktype | SOCK_CLOEXEC, address->protocol);
   // Should curl ever have closed a parked socket past the close callback, the kernel dropped
   // it from epoll then, and its number, reused now, must not look watched.
-  if (fd >= 0) static_cast<CurlClient*>(self)->watched_.erase(fd);
-  return fd >= 0 ? fd : CURL_SOCKET_BAD;
+  if (fd < 0) return CURL_SOCKET_BAD;
+  auto* client = static_cast<CurlClient*>(self);
+  client->watched_.erase(fd);
+  client->connections_open_.fetch_add(1, std::memory_order_relaxed);
+  client->connections_opened_.fetch_add(1, std::memory_order_relaxed);
+  return fd;
 }
 
 int CurlClient::OnCloseSocket(void* self, curl_socket_t fd) {
   auto* client = static_cast<CurlClient*>(self);
   if (client->watched_.erase(fd) > 0) epoll_ctl(client->epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
+  client->connections_open_.fetch_sub(1, std::memory_order_relaxed);
   return close(fd);
 }
 

@@ -35,6 +35,7 @@ class GatewayClient final : public http::Client {
                      http::ResponseHandler& handler) override;
   void Cancel(http::TransferId id, status::TransportFailure reason) override;
   void CancelAll(status::TransportFailure reason) override;
+  http::ConnectionStats Connections() const override { return inner_->Connections(); }
 
   // Ends every transfer still running with kShuttingDown; returns how many were running.
   int AbortAll();

@@ -206,6 +206,45 @@ TEST_F(CurlClientTest, ReusesTheConnection) {
   EXPECT_EQ(server_.connections_accepted(), 1);
 }
 
+TEST_F(CurlClientTest, CountsItsConnections) {
+  EXPECT_EQ(client_->Connections().open, 0);
+  EXPECT_EQ(client_->Connections().opened, 0u);
+  server_.Handle("/ok", [](const testing::RecordedRequest&, testing::Responder& out) {
+    out.Reply(200, {}, "ok");
+  });
+  server_.Handle("/long", [](const testing::RecordedRequest&, testing::Responder& out) {
+    out.WriteHead(200, {{"Content-Type", "text/event-stream"}, {"Connection", "close"}});
+    out.Write("data: x\n\n");
+    out.WaitForPeerClose(kWait);
+  });
+  for (int i = 0; i < 2; ++i) {
+    RecordingHandler handler;
+    client_->Start(Post("/ok", "{}"), handler, ids_.emplace_back());
+    ASSERT_TRUE(handler.WaitDone());
+  }
+  // Two calls in turn on one pooled connection, still open once they are done.
+  EXPECT_EQ(client_->Connections().open, 1);
+  EXPECT_EQ(client_->Connections().opened, 1u);
+
+  RecordingHandler stream;
+  TransferId id = 0;
+  client_->Start(Post("/long", "{}"), stream, id);
+  ASSERT_TRUE(stream.WaitForBody(1));
+  // The stream took the pooled connection: one transfer per connection.
+  EXPECT_EQ(client_->Connections().open, 1);
+  RecordingHandler meanwhile;
+  client_->Start(Post("/ok", "{}"), meanwhile, ids_.emplace_back());
+  ASSERT_TRUE(meanwhile.WaitDone());
+  EXPECT_EQ(client_->Connections().open, 2);  // it needed a second one
+  EXPECT_EQ(client_->Connections().opened, 2u);
+
+  client_->Cancel(id, TransportFailure::kCancelled);
+  ASSERT_TRUE(stream.WaitDone());
+  // The cancelled stream's connection was closed before its completion was reported.
+  EXPECT_EQ(client_->Connections().open, 1);
+  EXPECT_EQ(client_->Connections().opened, 2u);
+}
+
 // A connection back in the pool stays in epoll (reusing it then costs no epoll_ctl), until the
 // upstream closes it: then it leaves at once, rather than waking the loop on every turn, and
 // the next transfer opens a new one.

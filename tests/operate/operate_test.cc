@@ -489,6 +489,12 @@ TEST_F(OperateTest, MetricsCountCallsByCodeAndTokensByModel) {
       delta("gengate_upstream_bytes_total{endpoint=\"/chat/completions\",direction=\"received\"}"),
       0);
   EXPECT_EQ(after.Value("gengate_active_calls"), 0);
+  // The connection pool: the call took a connection (opened now or earlier) and gave it back.
+  EXPECT_EQ(after.Value("gengate_upstream_requests_in_flight"), 0);
+  EXPECT_GE(after.Value("gengate_upstream_connections_opened_total"), 1);
+  EXPECT_LE(after.Value("gengate_upstream_connections"),
+            after.Value("gengate_upstream_connections_opened_total"));
+  EXPECT_EQ(after.Value("gengate_upstream_connections_max"), 64);  // the default
 }
 
 TEST_F(OperateTest, MetricsRecordStreamsAndTheirFirstMessage) {

@@ -107,6 +107,24 @@ TlsRelay::~TlsRelay() {
   if (context_ != nullptr) SSL_CTX_free(context_);
 }
 
+int TlsRelay::handshakes() const {
+  absl::MutexLock lock(&mu_);
+  return handshakes_;
+}
+
+int TlsRelay::failed_handshakes() const {
+  absl::MutexLock lock(&mu_);
+  return failed_handshakes_;
+}
+
+bool TlsRelay::WaitForFailedHandshakes(int count, absl::Duration timeout) const {
+  absl::MutexLock lock(&mu_);
+  auto reached = [this, count]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return failed_handshakes_ >= count;
+  };
+  return mu_.AwaitWithTimeout(absl::Condition(&reached), timeout);
+}
+
 void TlsRelay::AcceptLoop() {
   while (true) {
     pollfd fds[2] = {{listen_fd_, POLLIN, 0}, {stop_fd_, POLLIN, 0}};
@@ -139,11 +157,14 @@ void TlsRelay::Relay(int client_fd) {
   SSL_set_fd(ssl, client_fd);
   int backend_fd = -1;
   bool reset = false;  // the backend reset its side: reset the client's too
-  if (SSL_accept(ssl) != 1) {
+  const bool accepted = SSL_accept(ssl) == 1;
+  {
+    absl::MutexLock lock(&mu_);
+    ++(accepted ? handshakes_ : failed_handshakes_);
+  }
+  if (!accepted) {
     ERR_clear_error();
-    ++failed_handshakes_;
   } else {
-    ++handshakes_;
     backend_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     const sockaddr_in backend = Loopback(backend_port_);
     bool connected = false;

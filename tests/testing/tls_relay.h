@@ -7,7 +7,6 @@
 // shutdown(2) on stop.
 #pragma once
 
-#include <atomic>
 #include <memory>
 #include <string>
 #include <thread>
@@ -16,6 +15,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 
 struct ssl_ctx_st;  // OpenSSL's SSL_CTX
 
@@ -35,8 +35,11 @@ class TlsRelay {
   int port() const { return port_; }
   // Connections whose TLS handshake completed, and ones whose handshake failed (a client that
   // refused the certificate ends up here).
-  int handshakes() const { return handshakes_.load(); }
-  int failed_handshakes() const { return failed_handshakes_.load(); }
+  int handshakes() const;
+  int failed_handshakes() const;
+  // Blocks until at least `count` handshakes failed; false on timeout. (A client may report
+  // its refusal before the relay's thread has seen the handshake end.)
+  bool WaitForFailedHandshakes(int count, absl::Duration timeout) const;
 
  private:
   TlsRelay() = default;
@@ -48,11 +51,11 @@ class TlsRelay {
   int listen_fd_ = -1;
   int stop_fd_ = -1;  // an eventfd, written on stop
   int port_ = 0;
-  std::atomic<int> handshakes_{0};
-  std::atomic<int> failed_handshakes_{0};
   std::thread acceptor_;
 
-  absl::Mutex mu_;
+  mutable absl::Mutex mu_;
+  int handshakes_ ABSL_GUARDED_BY(mu_) = 0;
+  int failed_handshakes_ ABSL_GUARDED_BY(mu_) = 0;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::vector<int> open_fds_ ABSL_GUARDED_BY(mu_);  // client and backend sockets in use
   std::vector<std::thread> relays_ ABSL_GUARDED_BY(mu_);
