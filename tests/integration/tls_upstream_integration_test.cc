@@ -195,6 +195,22 @@ void ExpectWholeStream(v1::ChatService::Stub& stub, UpstreamServer& upstream) {
   EXPECT_EQ(text, expected_text);
 }
 
+// Cancels the stream of `context` and `reader`: its upstream (recording into `probe`) must see
+// its connection close, and the caller CANCELLED.
+void CancelAndExpectTheUpstreamToSeeIt(grpc::ClientContext& context,
+                                       grpc::ClientReader<v1::ChatCompletionChunk>& reader,
+                                       CloseProbe& probe) {
+  context.TryCancel();
+
+  EXPECT_TRUE(probe.done.WaitForNotificationWithTimeout(absl::Seconds(5)))
+      << "the upstream connection was still open 5 s after the cancel";
+  EXPECT_TRUE(probe.closed);
+  v1::ChatCompletionChunk chunk;
+  while (reader.Read(&chunk)) {
+  }
+  EXPECT_EQ(reader.Finish().error_code(), grpc::StatusCode::CANCELLED);
+}
+
 // Cancels a stream after its first message; checks that the upstream saw its connection close
 // (the front closes its plaintext side when gengate ends the TLS connection or the h2 stream).
 void ExpectCancelReachesTheUpstream(v1::ChatService::Stub& stub, UpstreamServer& upstream) {
@@ -212,14 +228,7 @@ void ExpectCancelReachesTheUpstream(v1::ChatService::Stub& stub, UpstreamServer&
   ASSERT_TRUE(reader->Read(&chunk));
   EXPECT_EQ(chunk.choices(0).delta().content(), "one");
 
-  context.TryCancel();
-
-  ASSERT_TRUE(probe->done.WaitForNotificationWithTimeout(absl::Seconds(5)))
-      << "the upstream connection was still open 5 s after the cancel";
-  EXPECT_TRUE(probe->closed);
-  while (reader->Read(&chunk)) {
-  }
-  EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::CANCELLED);
+  CancelAndExpectTheUpstreamToSeeIt(context, *reader, *probe);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -387,15 +396,8 @@ TEST_F(Http2UpstreamTest, CancelOfOneOfTwoStreamsReachesTheUpstreamAndSparesTheO
   ASSERT_TRUE(doomed->Read(&chunk));
   EXPECT_EQ(chunk.choices(0).delta().content(), "doomed");
 
-  doomed_context.TryCancel();
-
-  // Both upstreams are silent now, so nothing else would carry the reset out.
-  EXPECT_TRUE(probe->done.WaitForNotificationWithTimeout(absl::Seconds(5)))
-      << "the cancelled stream's upstream was still open 5 s after the cancel";
-  EXPECT_TRUE(probe->closed);
-  while (doomed->Read(&chunk)) {
-  }
-  EXPECT_EQ(doomed->Finish().error_code(), grpc::StatusCode::CANCELLED);
+  // Both upstreams are silent now: no other traffic could carry news of the cancel.
+  CancelAndExpectTheUpstreamToSeeIt(doomed_context, *doomed, *probe);
   release->Open();
   std::string rest;
   while (kept->Read(&chunk)) rest += chunk.choices(0).delta().content();
