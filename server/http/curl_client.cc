@@ -93,6 +93,7 @@ class CurlClient final : public Client {
     std::vector<std::pair<const std::string*, size_t>> form_cursors;
     ResponseHead head;
     bool head_delivered = false;
+    absl::Time started;
     absl::Time last_activity;
     absl::Time idle_deadline = absl::InfiniteFuture();  // the key it has in idle_queue_
     char error[CURL_ERROR_SIZE] = {};
@@ -124,6 +125,11 @@ class CurlClient final : public Client {
   void Finish(TransferId id, TransferResult result);
   void ReapCompleted();
   void ExpireIdle(absl::Time now);
+  // Ends the transfers whose request deadline passed.
+  void ExpireDeadlines(absl::Time now);
+  // Removes `id`'s entry under `key` (InfiniteFuture: it has none).
+  static void EraseTimer(std::multimap<absl::Time, TransferId>& queue, absl::Time key,
+                         TransferId id);
   void ArmIdle(Transfer& transfer);
   int NextTimeoutMs(absl::Time now) const;
 
@@ -169,6 +175,11 @@ class CurlClient final : public Client {
   };
   absl::flat_hash_map<int, Watched> watched_;
   std::multimap<absl::Time, TransferId> idle_queue_;
+  // Request deadlines, enforced here rather than by curl's CURLOPT_TIMEOUT: a transfer curl
+  // times out itself is done before Finish could set FORBID_REUSE, and on HTTP/2 curl then
+  // keeps the connection with the stream reset only in its queue (see CURLMOPT_PIPELINING),
+  // so the upstream would never hear of it. Keyed by Transfer::request.deadline.
+  std::multimap<absl::Time, TransferId> deadline_queue_;
   // Easy handles of finished transfers, kept for the next ones: creating a handle costs more
   // than resetting one (its buffers, DNS and TLS session hooks stay allocated), and resetting
   // one and setting its options again costs more than overwriting the options that differ.
@@ -260,6 +271,7 @@ void CurlClient::Push(Command command) {
 int CurlClient::NextTimeoutMs(absl::Time now) const {
   absl::Time next = curl_deadline_;
   if (!idle_queue_.empty()) next = std::min(next, idle_queue_.begin()->first);
+  if (!deadline_queue_.empty()) next = std::min(next, deadline_queue_.begin()->first);
   if (next == absl::InfiniteFuture()) return -1;
   if (next <= now) return 0;
   // Round up so we never wake just before the deadline and spin.
@@ -294,6 +306,7 @@ void CurlClient::Loop() {
     }
     ReapCompleted();
     ExpireIdle(now);
+    ExpireDeadlines(now);
     ProcessCommands();
     {
       absl::MutexLock lock(&mu_);
@@ -339,7 +352,8 @@ void CurlClient::StartTransfer(Command& command) {
   transfer->id = command.id;
   transfer->handler = command.handler;
   transfer->request = std::move(command.request);
-  transfer->last_activity = absl::Now();
+  transfer->started = absl::Now();
+  transfer->last_activity = transfer->started;
   const Request& request = transfer->request;
 
   CURL* easy = TakeEasy(/*fresh=*/!request.form.empty());
@@ -354,7 +368,9 @@ void CurlClient::StartTransfer(Command& command) {
   curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, transfer->error);
   long timeout_ms = 0;  // none
   if (request.deadline != absl::InfiniteFuture()) {
-    const absl::Duration left = request.deadline - absl::Now();
+    deadline_queue_.emplace(request.deadline, transfer->id);
+    // curl's own limit only backs up deadline_queue_, a second after it.
+    const absl::Duration left = request.deadline - transfer->started + absl::Seconds(1);
     timeout_ms = static_cast<long>(std::max<std::int64_t>(1, absl::ToInt64Milliseconds(left)));
   }
   curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, timeout_ms);
@@ -489,20 +505,40 @@ void CurlClient::ExpireIdle(absl::Time now) {
   }
 }
 
+void CurlClient::EraseTimer(std::multimap<absl::Time, TransferId>& queue, absl::Time key,
+                            TransferId id) {
+  if (key == absl::InfiniteFuture()) return;
+  auto [first, last] = queue.equal_range(key);
+  for (auto entry = first; entry != last; ++entry) {
+    if (entry->second == id) {
+      queue.erase(entry);
+      return;
+    }
+  }
+}
+
+void CurlClient::ExpireDeadlines(absl::Time now) {
+  while (!deadline_queue_.empty() && deadline_queue_.begin()->first <= now) {
+    const TransferId id = deadline_queue_.begin()->second;
+    deadline_queue_.erase(deadline_queue_.begin());
+    auto it = transfers_.find(id);
+    if (it == transfers_.end()) continue;
+    const Transfer& transfer = *it->second;
+    Finish(id, {TransportFailure::kTimeout,
+                absl::StrCat("no complete answer within the request's ",
+                             absl::FormatDuration(absl::Trunc(
+                                 transfer.request.deadline - transfer.started,
+                                 absl::Milliseconds(1))))});
+  }
+}
+
 void CurlClient::Finish(TransferId id, TransferResult result) {
   auto it = transfers_.find(id);
   if (it == transfers_.end()) return;
   std::unique_ptr<Transfer> transfer = std::move(it->second);
   transfers_.erase(it);
-  if (transfer->idle_deadline != absl::InfiniteFuture()) {
-    auto [first, last] = idle_queue_.equal_range(transfer->idle_deadline);
-    for (auto entry = first; entry != last; ++entry) {
-      if (entry->second == id) {
-        idle_queue_.erase(entry);
-        break;
-      }
-    }
-  }
+  EraseTimer(idle_queue_, transfer->idle_deadline, id);
+  EraseTimer(deadline_queue_, transfer->request.deadline, id);
   if (result.failure.has_value()) {
     // An aborted transfer closes its connection (it has it to itself: see CURLMOPT_PIPELINING)
     // so the upstream sees the close and stops generating; nothing half-read goes back to

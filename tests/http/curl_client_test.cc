@@ -322,6 +322,9 @@ TEST_F(CurlClientTest, DeadlineEndsAStalledTransferAndClosesTheConnection) {
   client_->Start(std::move(request), handler, ids_.emplace_back());
   ASSERT_TRUE(handler.WaitDone());
   EXPECT_THAT(handler.result().failure, Optional(TransportFailure::kTimeout));
+  // The client's own deadline timer ended it, not curl's CURLOPT_TIMEOUT (a second later), so
+  // that the connection could be closed (see deadline_queue_).
+  EXPECT_THAT(handler.result().detail, HasSubstr("no complete answer within the request's"));
   EXPECT_TRUE(server_.WaitForPeerCloses(1, kWait));
 }
 

@@ -406,5 +406,53 @@ TEST_F(Http2UpstreamTest, CancelOfOneOfTwoStreamsReachesTheUpstreamAndSparesTheO
   EXPECT_EQ(rest, " and done");
 }
 
+// The shared failure table over HTTP/2: statuses, HTML and broken answers, resets mid-answer
+// and stalls, as they arrive through an h2 connection (nghttpx forwards the upstream's HTTP/1.1
+// answer, and turns a reset mid-answer into an RST_STREAM).
+RpcUnderTest CreateChatRpc() {
+  return {"CreateChatCompletion", kChatPath, false,
+          [](std::shared_ptr<grpc::Channel> channel, grpc::ClientContext& context) {
+            v1::ChatCompletion completion;
+            return RpcOutcome{v1::ChatService::NewStub(channel)->CreateChatCompletion(
+                                  &context, UserRequest("Hi"), &completion),
+                              0};
+          }};
+}
+
+RpcUnderTest StreamChatRpc() {
+  return {"StreamChatCompletion", kChatPath, true,
+          [](std::shared_ptr<grpc::Channel> channel, grpc::ClientContext& context) {
+            auto reader =
+                v1::ChatService::NewStub(channel)->StreamChatCompletion(&context, UserRequest("Hi"));
+            int messages = 0;
+            v1::ChatCompletionChunk chunk;
+            while (reader->Read(&chunk)) ++messages;
+            return RpcOutcome{reader->Finish(), messages};
+          }};
+}
+
+class Http2UpstreamFailureTest
+    : public Http2UpstreamTest,
+      public ::testing::WithParamInterface<std::tuple<RpcUnderTest, UpstreamFailure>> {};
+
+TEST_P(Http2UpstreamFailureTest, MapsToTheDocumentedStatus) {
+  RunUpstreamFailure(*upstream_, *gengate_, std::get<0>(GetParam()), std::get<1>(GetParam()));
+}
+
+// All rows but one: an upstream that resets its connection before answering reaches gengate as
+// nghttpx's own 502, not as a reset. An h2 upstream's way to drop one request is RST_STREAM,
+// which the mid-answer rows exercise; the HTTP/1.1 suites keep the connection reset.
+std::vector<UpstreamFailure> FailuresThroughTheFront() {
+  std::vector<UpstreamFailure> failures = UpstreamFailures();
+  std::erase_if(failures,
+                [](const UpstreamFailure& failure) { return failure.name == "ResetBeforeAnswer"; });
+  return failures;
+}
+
+INSTANTIATE_TEST_SUITE_P(AllFailures, Http2UpstreamFailureTest,
+                         ::testing::Combine(::testing::Values(CreateChatRpc(), StreamChatRpc()),
+                                            ::testing::ValuesIn(FailuresThroughTheFront())),
+                         FailureCaseName);
+
 }  // namespace
 }  // namespace gengate::integration
