@@ -184,7 +184,8 @@ void AddUpstreamMetrics(gengate::observability::MetricsRegistry& registry,
       "Upstream connections open, carrying a request or idle in the pool.",
       [&upstream] { return static_cast<double>(upstream.Connections().open); });
   registry.AddCallbackCounter(
-      "gengate_upstream_connections_opened_total", "Upstream connections opened.",
+      "gengate_upstream_connections_opened_total",
+      "Upstream connections opened (sockets, so failed connection attempts count too).",
       [&upstream] { return static_cast<double>(upstream.Connections().opened); });
   registry.AddCallbackGauge("gengate_upstream_connections_max",
                             "Upstream connections allowed per host (--max_upstream_connections).",

@@ -524,11 +524,12 @@ void CurlClient::ExpireDeadlines(absl::Time now) {
     auto it = transfers_.find(id);
     if (it == transfers_.end()) continue;
     const Transfer& transfer = *it->second;
+    const absl::Duration allowed = std::max(
+        absl::ZeroDuration(),
+        absl::Trunc(transfer.request.deadline - transfer.started, absl::Milliseconds(1)));
     Finish(id, {TransportFailure::kTimeout,
                 absl::StrCat("no complete answer within the request's ",
-                             absl::FormatDuration(absl::Trunc(
-                                 transfer.request.deadline - transfer.started,
-                                 absl::Milliseconds(1))))});
+                             absl::FormatDuration(allowed))});
   }
 }
 

@@ -1,8 +1,5 @@
 #include "integration/integration_test_base.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -19,6 +16,7 @@
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "google/rpc/status.pb.h"
+#include "testing/sockets.h"
 
 namespace gengate::integration {
 
@@ -204,17 +202,7 @@ std::string WriteKeyFile() {
   return path;
 }
 
-int ClosedPort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address));
-  socklen_t length = sizeof(address);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
-  close(fd);
-  return ntohs(address.sin_port);
-}
+int ClosedPort() { return gengate::testing::UnusedLoopbackPort(); }
 
 // ---------------------------------------------------------------------------------------
 // GatewayTestBase.

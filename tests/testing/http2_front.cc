@@ -1,8 +1,5 @@
 #include "testing/http2_front.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <optional>
@@ -14,27 +11,12 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
+#include "testing/sockets.h"
 
 namespace gengate::testing {
 namespace {
 
 constexpr char kAccessPrefix[] = "front-access ";
-
-// A port on 127.0.0.1 that nobody had bound a moment ago (the kernel picked it for us).
-int RecentlyFreePort() {
-  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t length = sizeof(address);
-  int port = 0;
-  if (bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0 &&
-      getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) == 0) {
-    port = ntohs(address.sin_port);
-  }
-  close(fd);
-  return port;
-}
 
 std::string NghttpxBinary() {
   for (const char* path : {"/usr/sbin/nghttpx", "/usr/bin/nghttpx"}) {
@@ -70,7 +52,7 @@ absl::StatusOr<std::unique_ptr<Http2Front>> Http2Front::Start(const std::string&
   std::string last_output;
   for (int attempt = 0; attempt < 5; ++attempt) {
     std::unique_ptr<Http2Front> front(new Http2Front());
-    front->port_ = RecentlyFreePort();
+    front->port_ = UnusedLoopbackPort();
     front->process_ = std::make_unique<GengateProcess>(
         binary,
         std::vector<std::string>{

@@ -18,6 +18,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "testing/sockets.h"
 
 namespace gengate::testing {
 namespace {
@@ -29,25 +30,6 @@ std::string OpenSslError(absl::string_view what) {
   }
   ERR_clear_error();
   return absl::StrCat(what, ": ", text);
-}
-
-sockaddr_in Loopback(int port) {
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_port = htons(static_cast<std::uint16_t>(port));
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  return address;
-}
-
-bool SendAll(int fd, const char* data, std::size_t size) {
-  while (size > 0) {
-    const ssize_t sent = send(fd, data, size, MSG_NOSIGNAL);
-    if (sent < 0 && errno == EINTR) continue;
-    if (sent <= 0) return false;
-    data += sent;
-    size -= static_cast<std::size_t>(sent);
-  }
-  return true;
 }
 
 }  // namespace
@@ -72,7 +54,7 @@ absl::StatusOr<std::unique_ptr<TlsRelay>> TlsRelay::Start(const std::string& cer
   if (relay->stop_fd_ < 0 || relay->listen_fd_ < 0) {
     return absl::InternalError(absl::StrCat("socket: errno ", errno));
   }
-  sockaddr_in address = Loopback(0);
+  sockaddr_in address = LoopbackAddress(0);
   socklen_t length = sizeof(address);
   if (bind(relay->listen_fd_, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0 ||
       listen(relay->listen_fd_, 64) != 0 ||
@@ -166,7 +148,7 @@ void TlsRelay::Relay(int client_fd) {
     ERR_clear_error();
   } else {
     backend_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    const sockaddr_in backend = Loopback(backend_port_);
+    const sockaddr_in backend = LoopbackAddress(backend_port_);
     bool connected = false;
     {
       absl::MutexLock lock(&mu_);
@@ -188,7 +170,7 @@ void TlsRelay::Relay(int client_fd) {
       if (fds[2].revents != 0) break;
       if (SSL_pending(ssl) > 0 || fds[0].revents != 0) {
         const int read = SSL_read(ssl, buffer, sizeof(buffer));
-        if (read <= 0 || !SendAll(backend_fd, buffer, static_cast<std::size_t>(read))) break;
+        if (read <= 0 || !SendAll(backend_fd, absl::string_view(buffer, static_cast<std::size_t>(read)))) break;
       }
       if (fds[1].revents != 0) {
         const ssize_t read = recv(backend_fd, buffer, sizeof(buffer), 0);

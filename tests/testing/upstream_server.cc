@@ -1,5 +1,7 @@
 #include "testing/upstream_server.h"
 
+#include "testing/sockets.h"
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -69,18 +71,6 @@ std::string StatusLineAndHeaders(int status, const HeaderList& headers) {
   for (const auto& [name, value] : headers) absl::StrAppend(&head, name, ": ", value, "\r\n");
   head += "\r\n";
   return head;
-}
-
-bool SendAll(int fd, absl::string_view bytes) {
-  while (!bytes.empty()) {
-    ssize_t sent = send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL);
-    if (sent < 0) {
-      if (errno == EINTR) continue;
-      return false;
-    }
-    bytes.remove_prefix(static_cast<size_t>(sent));
-  }
-  return true;
 }
 
 enum class ReadOutcome { kRequest, kPeerClosed, kShutDown, kProtocolError };
@@ -313,10 +303,7 @@ absl::Status UpstreamServer::Start() {
   if (listen_fd_ < 0) return absl::InternalError(absl::StrCat("socket: ", strerror(errno)));
   int one = 1;
   setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  address.sin_port = 0;
+  sockaddr_in address = LoopbackAddress(0);
   if (bind(listen_fd_, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0 ||
       listen(listen_fd_, 1024) != 0) {
     return absl::InternalError(absl::StrCat("bind/listen: ", strerror(errno)));
