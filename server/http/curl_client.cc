@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <cstring>
 #include <map>
+#include <optional>
 #include <string_view>
 #include <thread>
 #include <utility>
@@ -127,6 +128,9 @@ class CurlClient final : public Client {
   void ExpireIdle(absl::Time now);
   // Ends the transfers whose request deadline passed.
   void ExpireDeadlines(absl::Time now);
+  // Takes the first entry of `queue` that is due at `now`, if any.
+  static std::optional<TransferId> PopDue(std::multimap<absl::Time, TransferId>& queue,
+                                          absl::Time now);
   // Removes `id`'s entry under `key` (InfiniteFuture: it has none).
   static void EraseTimer(std::multimap<absl::Time, TransferId>& queue, absl::Time key,
                          TransferId id);
@@ -489,20 +493,26 @@ void CurlClient::ArmIdle(Transfer& transfer) {
 // Idle timers are lazy: bytes only move last_activity; an expired entry whose transfer saw
 // bytes since is re-armed instead of firing.
 void CurlClient::ExpireIdle(absl::Time now) {
-  while (!idle_queue_.empty() && idle_queue_.begin()->first <= now) {
-    const TransferId id = idle_queue_.begin()->second;
-    idle_queue_.erase(idle_queue_.begin());
-    auto it = transfers_.find(id);
+  while (const std::optional<TransferId> id = PopDue(idle_queue_, now)) {
+    auto it = transfers_.find(*id);
     if (it == transfers_.end()) continue;
     Transfer& transfer = *it->second;
     if (transfer.last_activity + transfer.request.idle_timeout > now) {
       ArmIdle(transfer);
       continue;
     }
-    Finish(id, {TransportFailure::kIdleTimeout,
-                absl::StrCat("the upstream sent nothing for ",
-                             absl::FormatDuration(transfer.request.idle_timeout))});
+    Finish(*id, {TransportFailure::kIdleTimeout,
+                 absl::StrCat("the upstream sent nothing for ",
+                              absl::FormatDuration(transfer.request.idle_timeout))});
   }
+}
+
+std::optional<TransferId> CurlClient::PopDue(std::multimap<absl::Time, TransferId>& queue,
+                                             absl::Time now) {
+  if (queue.empty() || queue.begin()->first > now) return std::nullopt;
+  const TransferId id = queue.begin()->second;
+  queue.erase(queue.begin());
+  return id;
 }
 
 void CurlClient::EraseTimer(std::multimap<absl::Time, TransferId>& queue, absl::Time key,
@@ -518,18 +528,16 @@ void CurlClient::EraseTimer(std::multimap<absl::Time, TransferId>& queue, absl::
 }
 
 void CurlClient::ExpireDeadlines(absl::Time now) {
-  while (!deadline_queue_.empty() && deadline_queue_.begin()->first <= now) {
-    const TransferId id = deadline_queue_.begin()->second;
-    deadline_queue_.erase(deadline_queue_.begin());
-    auto it = transfers_.find(id);
+  while (const std::optional<TransferId> id = PopDue(deadline_queue_, now)) {
+    auto it = transfers_.find(*id);
     if (it == transfers_.end()) continue;
     const Transfer& transfer = *it->second;
     const absl::Duration allowed = std::max(
         absl::ZeroDuration(),
         absl::Trunc(transfer.request.deadline - transfer.started, absl::Milliseconds(1)));
-    Finish(id, {TransportFailure::kTimeout,
-                absl::StrCat("no complete answer within the request's ",
-                             absl::FormatDuration(allowed))});
+    Finish(*id, {TransportFailure::kTimeout,
+                 absl::StrCat("no complete answer within the request's ",
+                              absl::FormatDuration(allowed))});
   }
 }
 
