@@ -421,8 +421,8 @@ RpcUnderTest CreateChatRpc() {
 RpcUnderTest StreamChatRpc() {
   return {"StreamChatCompletion", kChatPath, true,
           [](std::shared_ptr<grpc::Channel> channel, grpc::ClientContext& context) {
-            auto reader =
-                v1::ChatService::NewStub(channel)->StreamChatCompletion(&context, UserRequest("Hi"));
+            auto stub = v1::ChatService::NewStub(channel);
+            auto reader = stub->StreamChatCompletion(&context, UserRequest("Hi"));
             int messages = 0;
             v1::ChatCompletionChunk chunk;
             while (reader->Read(&chunk)) ++messages;

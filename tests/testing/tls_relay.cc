@@ -170,7 +170,8 @@ void TlsRelay::Relay(int client_fd) {
       if (fds[2].revents != 0) break;
       if (SSL_pending(ssl) > 0 || fds[0].revents != 0) {
         const int read = SSL_read(ssl, buffer, sizeof(buffer));
-        if (read <= 0 || !SendAll(backend_fd, absl::string_view(buffer, static_cast<std::size_t>(read)))) break;
+        if (read <= 0) break;
+        if (!SendAll(backend_fd, absl::string_view(buffer, static_cast<std::size_t>(read)))) break;
       }
       if (fds[1].revents != 0) {
         const ssize_t read = recv(backend_fd, buffer, sizeof(buffer), 0);
