@@ -168,6 +168,12 @@ std::string_view TlsMode(const gengate::config::Config& config) {
   return config.tls_client_ca_pem.empty() ? "tls" : "mtls";
 }
 
+// What an https upstream's certificate is verified against, for the serving line.
+std::string UpstreamCa(const gengate::config::Config& config) {
+  if (!absl::StartsWith(config.upstream_url, "https://")) return "none";
+  return config.upstream_ca_file.empty() ? "system" : config.upstream_ca_file;
+}
+
 void SetHealth(grpc::Server& server, bool serving) {
   grpc::HealthCheckServiceInterface* health = server.GetHealthCheckService();
   if (health == nullptr) return;
@@ -342,6 +348,7 @@ int Run(int argc, char** argv) {
        {"admin_listen", (*admin)->address()},
        {"upstream", config->use_fake_upstream ? std::string("fake") : config->upstream_url},
        {"tls", TlsMode(*config)},
+       {"upstream_ca", UpstreamCa(*config)},
        {"reflection", config->reflection},
        {"scheduling", scheduling}});
 

@@ -240,6 +240,10 @@ TEST_F(TlsUpstreamTest, UnaryChatCrossesTheVerifiedTlsHop) {
   EXPECT_EQ(relay_->handshakes() - handshakes_before, 1);
 }
 
+TEST_F(TlsUpstreamTest, ServingLineNamesTheCaItTrusts) {
+  EXPECT_EQ(JsonString(gengate_->serving_line(), "upstream_ca"), CertificateDir() + "/ca.pem");
+}
+
 TEST_F(TlsUpstreamTest, CallsInTurnReuseOneTlsConnection) {
   Fixture fixture = MustLoad("chat-unary-basic-gpt5-nano-ruby-llm");
   upstream_->Handle(kChatPath, gengate::testing::ReplayFixture(fixture));

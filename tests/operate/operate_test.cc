@@ -317,6 +317,7 @@ TEST_F(OperateTest, ServingLineNamesTheBoundAdminAddress) {
   EXPECT_TRUE(absl::StartsWith(admin_, "127.0.0.1:")) << admin_;
   EXPECT_NE(admin_, "127.0.0.1:0");
   EXPECT_EQ(JsonString(line, "tls"), "off");
+  EXPECT_EQ(JsonString(line, "upstream_ca"), "none");  // a plain-http upstream
   EXPECT_EQ(line.value("reflection", false), true);
 }
 
