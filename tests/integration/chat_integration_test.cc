@@ -28,6 +28,7 @@
 #include "google/rpc/error_details.pb.h"
 #include "google/rpc/status.pb.h"
 #include "gtest/gtest.h"
+#include "integration/chat_builders.h"
 #include "integration/integration_test_base.h"
 #include "testing/gengate_process.h"
 #include "testing/upstream_server.h"
@@ -66,15 +67,6 @@ v1::FinishReason FinishReasonOf(absl::string_view text) {
   if (text == "content_filter") return v1::FINISH_REASON_CONTENT_FILTER;
   if (text == "function_call") return v1::FINISH_REASON_FUNCTION_CALL;
   return v1::FINISH_REASON_UNSPECIFIED;
-}
-
-v1::CreateChatCompletionRequest UserRequest(std::string model, std::string text) {
-  v1::CreateChatCompletionRequest request;
-  request.set_model(std::move(model));
-  v1::ChatMessage* message = request.add_messages();
-  message->set_role(v1::ROLE_USER);
-  message->set_content(std::move(text));
-  return request;
 }
 
 // The request a fixture was recorded with, as far as its text messages go.
@@ -118,16 +110,6 @@ StreamResult ReadWholeStream(v1::ChatService::Stub& stub, grpc::ClientContext& c
   while (reader->Read(&chunk)) result.chunks.push_back(chunk);
   result.status = reader->Finish();
   return result;
-}
-
-json ContentChunk(absl::string_view content, absl::string_view id = "chatcmpl-test") {
-  return json{{"id", id},
-              {"object", "chat.completion.chunk"},
-              {"created", 1700000000},
-              {"model", "gpt-test"},
-              {"choices", json::array({json{{"index", 0},
-                                            {"delta", {{"content", content}}},
-                                            {"finish_reason", nullptr}}})}};
 }
 
 json FinishChunk(absl::string_view reason = "stop", absl::string_view id = "chatcmpl-test") {

@@ -18,6 +18,7 @@
 #include "gengate/v1/chat.grpc.pb.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "integration/chat_builders.h"
 #include "integration/integration_test_base.h"
 #include "testing/http2_front.h"
 #include "testing/test_certificates.h"
@@ -40,14 +41,8 @@ namespace v1 = ::gengate::v1;
 
 constexpr char kChatPath[] = "/openai/chat/completions";
 
-v1::CreateChatCompletionRequest UserRequest(std::string text) {
-  v1::CreateChatCompletionRequest request;
-  request.set_model("gpt-5-nano");
-  v1::ChatMessage* message = request.add_messages();
-  message->set_role(v1::ROLE_USER);
-  message->set_content(std::move(text));
-  return request;
-}
+// Every call here asks this model; the fixtures answer for it.
+constexpr char kModel[] = "gpt-5-nano";
 
 // The directory of this process's throwaway certificates, made once.
 const std::string& CertificateDir() {
@@ -129,17 +124,7 @@ grpc::Status CallUnary(v1::ChatService::Stub& stub, const std::string& text,
                        v1::ChatCompletion* completion) {
   grpc::ClientContext context;
   SetDeadline(context, absl::Seconds(30));
-  return stub.CreateChatCompletion(&context, UserRequest(text), completion);
-}
-
-json ContentChunk(absl::string_view content) {
-  return json{{"id", "chatcmpl-tls"},
-              {"object", "chat.completion.chunk"},
-              {"created", 1700000000},
-              {"model", "gpt-test"},
-              {"choices", json::array({json{{"index", 0},
-                                            {"delta", {{"content", content}}},
-                                            {"finish_reason", nullptr}}})}};
+  return stub.CreateChatCompletion(&context, UserRequest(kModel, text), completion);
 }
 
 // Replays a unary fixture and checks the answer arrived whole.
@@ -174,7 +159,7 @@ void ExpectWholeStream(v1::ChatService::Stub& stub, UpstreamServer& upstream) {
   SetDeadline(context, absl::Seconds(30));
 
   std::unique_ptr<grpc::ClientReader<v1::ChatCompletionChunk>> reader =
-      stub.StreamChatCompletion(&context, UserRequest("Count from 1 to 3"));
+      stub.StreamChatCompletion(&context, UserRequest(kModel, "Count from 1 to 3"));
   std::vector<v1::ChatCompletionChunk> chunks;
   v1::ChatCompletionChunk chunk;
   while (reader->Read(&chunk)) chunks.push_back(chunk);
@@ -223,7 +208,7 @@ void ExpectCancelReachesTheUpstream(v1::ChatService::Stub& stub, UpstreamServer&
   grpc::ClientContext context;
   SetDeadline(context, absl::Seconds(30));
   std::unique_ptr<grpc::ClientReader<v1::ChatCompletionChunk>> reader =
-      stub.StreamChatCompletion(&context, UserRequest("Hi"));
+      stub.StreamChatCompletion(&context, UserRequest(kModel, "Hi"));
   v1::ChatCompletionChunk chunk;
   ASSERT_TRUE(reader->Read(&chunk));
   EXPECT_EQ(chunk.choices(0).delta().content(), "one");
@@ -338,7 +323,8 @@ TEST_F(Http2UpstreamTest, ConcurrentStreamsTakeAConnectionEach) {
     callers.emplace_back([&, i] {
       grpc::ClientContext context;
       SetDeadline(context, absl::Seconds(30));
-      auto reader = stub_->StreamChatCompletion(&context, UserRequest(absl::StrCat("n", i)));
+      auto reader =
+          stub_->StreamChatCompletion(&context, UserRequest(kModel, absl::StrCat("n", i)));
       v1::ChatCompletionChunk chunk;
       while (reader->Read(&chunk)) ++messages[i];
       statuses[i] = reader->Finish();
@@ -390,12 +376,12 @@ TEST_F(Http2UpstreamTest, CancelOfOneOfTwoStreamsReachesTheUpstreamAndSparesTheO
   });
   grpc::ClientContext kept_context;
   SetDeadline(kept_context, absl::Seconds(30));
-  auto kept = stub_->StreamChatCompletion(&kept_context, UserRequest("keep"));
+  auto kept = stub_->StreamChatCompletion(&kept_context, UserRequest(kModel, "keep"));
   v1::ChatCompletionChunk chunk;
   ASSERT_TRUE(kept->Read(&chunk));
   grpc::ClientContext doomed_context;
   SetDeadline(doomed_context, absl::Seconds(30));
-  auto doomed = stub_->StreamChatCompletion(&doomed_context, UserRequest("cancel"));
+  auto doomed = stub_->StreamChatCompletion(&doomed_context, UserRequest(kModel, "cancel"));
   ASSERT_TRUE(doomed->Read(&chunk));
   EXPECT_EQ(chunk.choices(0).delta().content(), "doomed");
 
@@ -417,7 +403,7 @@ RpcUnderTest CreateChatRpc() {
           [](std::shared_ptr<grpc::Channel> channel, grpc::ClientContext& context) {
             v1::ChatCompletion completion;
             return RpcOutcome{v1::ChatService::NewStub(channel)->CreateChatCompletion(
-                                  &context, UserRequest("Hi"), &completion),
+                                  &context, UserRequest(kModel, "Hi"), &completion),
                               0};
           }};
 }
@@ -426,7 +412,7 @@ RpcUnderTest StreamChatRpc() {
   return {"StreamChatCompletion", kChatPath, true,
           [](std::shared_ptr<grpc::Channel> channel, grpc::ClientContext& context) {
             auto stub = v1::ChatService::NewStub(channel);
-            auto reader = stub->StreamChatCompletion(&context, UserRequest("Hi"));
+            auto reader = stub->StreamChatCompletion(&context, UserRequest(kModel, "Hi"));
             int messages = 0;
             v1::ChatCompletionChunk chunk;
             while (reader->Read(&chunk)) ++messages;
