@@ -1,10 +1,7 @@
 #include "translate/chat.h"
 
 #include <algorithm>
-#include <cctype>
 #include <cstdint>
-#include <filesystem>
-#include <fstream>
 #include <functional>
 #include <map>
 #include <optional>
@@ -13,50 +10,27 @@
 #include <utility>
 #include <vector>
 
-#include "absl/strings/escaping.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "translate/fixtures.h"
 #include "translate/struct_json.h"
 
 namespace gengate::translate {
 namespace {
 
-namespace fs = std::filesystem;
+using fixtures::FixtureNames;
+using fixtures::FixtureTestName;
+using fixtures::LoadFixture;
+using fixtures::SplitEvents;
+using fixtures::SseEvent;
+using fixtures::StreamBytes;
 using nlohmann::json;
 using testing::HasSubstr;
 using testing::StartsWith;
 
 // ---------------------------------------------------------------------------------------------
 // Fixture access.
-
-json LoadFixture(const std::string& name) {
-  std::ifstream in(fs::path(GENGATE_FIXTURES_DIR) / name);
-  if (!in) {
-    ADD_FAILURE() << "cannot open fixture " << name;
-    return json::object();
-  }
-  return json::parse(in);
-}
-
-std::vector<std::string> FixtureNames(const std::string& prefix) {
-  std::vector<std::string> names;
-  std::error_code error;
-  for (const auto& entry : fs::directory_iterator(GENGATE_FIXTURES_DIR, error)) {
-    const std::string name = entry.path().filename().string();
-    if (name.rfind(prefix, 0) == 0 && entry.path().extension() == ".json") names.push_back(name);
-  }
-  std::sort(names.begin(), names.end());
-  return names;
-}
-
-std::string FixtureTestName(const testing::TestParamInfo<std::string>& info) {
-  std::string name = info.param.substr(0, info.param.size() - std::string(".json").size());
-  for (char& c : name) {
-    if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
-  }
-  return name;
-}
 
 // True when `object` has `key` with a non-null value.
 bool IsSet(const json& object, const char* key) {
@@ -386,47 +360,6 @@ TEST(ChatCompletionFromUpstreamJsonTest, ToleratesOddButUsableBodies) {
 // ---------------------------------------------------------------------------------------------
 // Streams: every chat-stream-* fixture, replayed event by event.
 
-// The `data` payload of each event: events are separated by a blank line, and an event's
-// `data:` lines (one optional space after the colon) are joined with "\n".
-std::vector<std::string> SseDataPayloads(const json& sse_chunks) {
-  std::string stream;
-  for (const json& chunk : sse_chunks) {
-    if (chunk.is_string()) {
-      stream += chunk.get<std::string>();
-    } else {
-      std::string raw;
-      EXPECT_TRUE(absl::Base64Unescape(chunk.at("b64").get<std::string>(), &raw));
-      stream += raw;
-    }
-  }
-  std::vector<std::string> payloads;
-  size_t start = 0;
-  while (start < stream.size()) {
-    size_t end = stream.find("\n\n", start);
-    if (end == std::string::npos) end = stream.size();
-    const std::string block = stream.substr(start, end - start);
-    std::string data;
-    bool has_data = false;
-    size_t line_start = 0;
-    while (line_start <= block.size()) {
-      size_t line_end = block.find('\n', line_start);
-      if (line_end == std::string::npos) line_end = block.size();
-      std::string line = block.substr(line_start, line_end - line_start);
-      if (line.rfind("data:", 0) == 0) {
-        line.erase(0, 5);
-        if (!line.empty() && line[0] == ' ') line.erase(0, 1);
-        if (has_data) data += '\n';
-        data += line;
-        has_data = true;
-      }
-      line_start = line_end + 1;
-    }
-    if (has_data) payloads.push_back(std::move(data));
-    start = end + 2;
-  }
-  return payloads;
-}
-
 struct ReplayedEvent {
   std::string data;
   ChatStreamEventKind kind = ChatStreamEventKind::kChunk;
@@ -436,9 +369,10 @@ struct ReplayedEvent {
 // Parses every payload of a fixture; a parse failure fails the test.
 std::vector<ReplayedEvent> ReplayStream(const std::string& fixture_name) {
   std::vector<ReplayedEvent> events;
-  for (std::string& data : SseDataPayloads(LoadFixture(fixture_name).at("sse_chunks"))) {
+  const std::string bytes = StreamBytes(LoadFixture(fixture_name).at("sse_chunks"));
+  for (SseEvent& sse : SplitEvents(bytes, /*keep_unterminated=*/true)) {
     ReplayedEvent event;
-    event.data = std::move(data);
+    event.data = std::move(sse.data);
     absl::StatusOr<ChatStreamEventKind> kind = ParseChatStreamData(event.data, event.chunk);
     EXPECT_TRUE(kind.ok()) << kind.status() << " on " << event.data;
     if (kind.ok()) event.kind = *kind;

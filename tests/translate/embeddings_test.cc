@@ -2,11 +2,8 @@
 
 #include <algorithm>
 #include <bit>
-#include <cctype>
 #include <cstdint>
 #include <cstring>
-#include <filesystem>
-#include <fstream>
 #include <functional>
 #include <random>
 #include <string>
@@ -17,45 +14,20 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "translate/fixtures.h"
 #include "translate/struct_json.h"
 
 namespace gengate::translate {
 namespace {
 
-namespace fs = std::filesystem;
+using fixtures::FixtureNames;
+using fixtures::FixtureTestName;
+using fixtures::LoadFixture;
 using nlohmann::json;
 using testing::HasSubstr;
 
 // ---------------------------------------------------------------------------------------------
 // Fixture access and reference values, computed without the code under test.
-
-json LoadFixture(const std::string& name) {
-  std::ifstream in(fs::path(GENGATE_FIXTURES_DIR) / name);
-  if (!in) {
-    ADD_FAILURE() << "cannot open fixture " << name;
-    return json::object();
-  }
-  return json::parse(in);
-}
-
-std::vector<std::string> FixtureNames(const std::string& prefix) {
-  std::vector<std::string> names;
-  std::error_code error;
-  for (const auto& entry : fs::directory_iterator(GENGATE_FIXTURES_DIR, error)) {
-    const std::string name = entry.path().filename().string();
-    if (name.rfind(prefix, 0) == 0 && entry.path().extension() == ".json") names.push_back(name);
-  }
-  std::sort(names.begin(), names.end());
-  return names;
-}
-
-std::string FixtureTestName(const testing::TestParamInfo<std::string>& info) {
-  std::string name = info.param.substr(0, info.param.size() - std::string(".json").size());
-  for (char& c : name) {
-    if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
-  }
-  return name;
-}
 
 // The floats of a fixture's `embedding`: JSON numbers as float, or absl's base64 decoding of
 // little-endian float32 (this machine is little-endian, checked below).

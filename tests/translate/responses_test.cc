@@ -1,10 +1,7 @@
 #include "translate/responses.h"
 
-#include <algorithm>
 #include <cctype>
 #include <cstdint>
-#include <filesystem>
-#include <fstream>
 #include <functional>
 #include <map>
 #include <ostream>
@@ -13,16 +10,21 @@
 #include <utility>
 #include <vector>
 
-#include "absl/strings/escaping.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "translate/fixtures.h"
 #include "translate/struct_json.h"
 
 namespace gengate::translate {
 namespace {
 
-namespace fs = std::filesystem;
+using fixtures::FixtureNames;
+using fixtures::FixtureTestName;
+using fixtures::LoadFixture;
+using fixtures::SplitEvents;
+using fixtures::SseEvent;
+using fixtures::StreamBytes;
 using nlohmann::json;
 using testing::HasSubstr;
 using testing::Not;
@@ -31,34 +33,6 @@ using Kind = ResponseStreamEventKind;
 
 // ---------------------------------------------------------------------------------------------
 // Fixture access.
-
-json LoadFixture(const std::string& name) {
-  std::ifstream in(fs::path(GENGATE_FIXTURES_DIR) / name);
-  if (!in) {
-    ADD_FAILURE() << "cannot open fixture " << name;
-    return json::object();
-  }
-  return json::parse(in);
-}
-
-std::vector<std::string> FixtureNames(const std::string& prefix) {
-  std::vector<std::string> names;
-  std::error_code error;
-  for (const auto& entry : fs::directory_iterator(GENGATE_FIXTURES_DIR, error)) {
-    const std::string name = entry.path().filename().string();
-    if (name.rfind(prefix, 0) == 0 && entry.path().extension() == ".json") names.push_back(name);
-  }
-  std::sort(names.begin(), names.end());
-  return names;
-}
-
-std::string FixtureTestName(const testing::TestParamInfo<std::string>& info) {
-  std::string name = info.param.substr(0, info.param.size() - std::string(".json").size());
-  for (char& c : name) {
-    if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
-  }
-  return name;
-}
 
 // True when `object` has `key` with a non-null value.
 bool IsSet(const json& object, const char* key) {
@@ -525,62 +499,7 @@ INSTANTIATE_TEST_SUITE_P(Bodies, ResponseBadBodyTest,
                                          R"({"success": false, "error": {"code": "secret"}})"));
 
 // ---------------------------------------------------------------------------------------------
-// Streams: every responses-stream-* fixture, split into SSE events by a tiny splitter.
-
-struct SseEvent {
-  std::string type;  // the `event:` field, empty when absent
-  std::string data;
-};
-
-// Joins the fixture's writes into the bytes the upstream sent.
-std::string StreamBytes(const json& fixture) {
-  std::string bytes;
-  for (const json& chunk : fixture.at("sse_chunks")) {
-    if (chunk.is_string()) {
-      bytes += chunk.get<std::string>();
-    } else {
-      std::string decoded;
-      EXPECT_TRUE(absl::Base64Unescape(chunk.at("b64").get<std::string>(), &decoded));
-      bytes += decoded;
-    }
-  }
-  return bytes;
-}
-
-// Enough of the SSE rules for the fixtures: events end at a blank line; `event:` and `data:`
-// fields with or without the space; several data lines join with "\n"; `:` lines are comments.
-std::vector<SseEvent> SplitEvents(const std::string& bytes) {
-  std::vector<SseEvent> events;
-  SseEvent current;
-  bool has_data = false;
-  size_t start = 0;
-  while (start < bytes.size()) {
-    size_t end = bytes.find('\n', start);
-    if (end == std::string::npos) end = bytes.size();
-    std::string line = bytes.substr(start, end - start);
-    start = end + 1;
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    if (line.empty()) {
-      if (has_data) events.push_back(current);
-      current = SseEvent();
-      has_data = false;
-      continue;
-    }
-    if (line[0] == ':') continue;
-    const size_t colon = line.find(':');
-    const std::string field = line.substr(0, colon);
-    std::string value = colon == std::string::npos ? "" : line.substr(colon + 1);
-    if (!value.empty() && value[0] == ' ') value.erase(0, 1);
-    if (field == "event") {
-      current.type = value;
-    } else if (field == "data") {
-      if (has_data) current.data += "\n";
-      current.data += value;
-      has_data = true;
-    }
-  }
-  return events;  // an unterminated last event is dropped, as the SSE rules say
-}
+// Streams: every responses-stream-* fixture, split into SSE events (fixtures.h).
 
 struct ParsedEvent {
   SseEvent sse;
@@ -592,7 +511,7 @@ std::vector<ParsedEvent> ReplayStream(const std::string& name) {
   std::vector<ParsedEvent> out;
   // One message reused for every event, as the service does.
   v1::ResponseEvent event;
-  for (SseEvent& sse : SplitEvents(StreamBytes(LoadFixture(name)))) {
+  for (SseEvent& sse : SplitEvents(StreamBytes(LoadFixture(name).at("sse_chunks")))) {
     absl::StatusOr<Kind> kind = ParseResponseStreamEvent(sse.type, sse.data, event);
     EXPECT_TRUE(kind.ok()) << kind.status() << " for " << sse.data.substr(0, 200);
     if (!kind.ok()) continue;
