@@ -68,7 +68,11 @@ TransportFailure FailureFromCurl(CURLcode code) {
 
 class CurlClient final : public Client {
  public:
-  explicit CurlClient(const CurlClientOptions& options) : options_(options) {}
+  explicit CurlClient(const CurlClientOptions& options)
+      : options_(options),
+        user_agent_header_(options.user_agent.empty()
+                               ? std::string()
+                               : absl::StrCat("User-Agent: ", options.user_agent)) {}
   ~CurlClient() override;
 
   absl::Status Init();
@@ -122,6 +126,9 @@ class CurlClient final : public Client {
   // can skip curl_easy_reset.
   void ReturnEasy(CURL* easy, bool clean);
   void SetSharedOptions(CURL* easy);
+  // `url` parsed once for every transfer to it (CURLOPT_CURLU), or nullptr: curl parses the
+  // text itself, and reports the error if there is one.
+  CURLU* ParsedUrl(const std::string& url);
   // Removes the transfer and reports `result` to its handler.
   void Finish(TransferId id, TransferResult result);
   void ReapCompleted();
@@ -152,6 +159,9 @@ class CurlClient final : public Client {
   static void DeliverHead(Transfer& transfer);
 
   const CurlClientOptions options_;
+  // Sent as a header of its own: CURLOPT_USERAGENT is formatted into a new string by
+  // curl_maprintf on every transfer.
+  const std::string user_agent_header_;
   CURLM* multi_ = nullptr;
   int epoll_fd_ = -1;
   int wake_fd_ = -1;
@@ -194,6 +204,11 @@ class CurlClient final : public Client {
   };
   std::vector<PooledEasy> idle_easy_;
   absl::Time curl_deadline_ = absl::InfiniteFuture();
+  // Parsed upstream URLs: a gateway sends to a handful of them, and curl would otherwise parse
+  // the text anew (curl_url_set, then curl_url_get for each part) on every transfer; handing it
+  // a parsed one leaves a copy. At most kMaxParsedUrls; URLs beyond them are parsed by curl.
+  static constexpr std::size_t kMaxParsedUrls = 64;
+  absl::flat_hash_map<std::string, CURLU*> parsed_urls_;
 };
 
 absl::Status CurlClient::Init() {
@@ -203,7 +218,8 @@ absl::Status CurlClient::Init() {
   epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
   wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (multi_ == nullptr || epoll_fd_ < 0 || wake_fd_ < 0) {
-    return absl::InternalError(absl::StrCat("cannot create the HTTP event loop: ", strerror(errno)));
+    return absl::InternalError(
+        absl::StrCat("cannot create the HTTP event loop: ", strerror(errno)));
   }
   epoll_event event{};
   event.events = EPOLLIN;
@@ -242,6 +258,7 @@ CurlClient::~CurlClient() {
     thread_.join();
   }
   for (const PooledEasy& pooled : idle_easy_) curl_easy_cleanup(pooled.easy);
+  for (const auto& [url, parsed] : parsed_urls_) curl_url_cleanup(parsed);
   if (multi_ != nullptr) curl_multi_cleanup(multi_);
   if (wake_fd_ >= 0) close(wake_fd_);
   if (epoll_fd_ >= 0) close(epoll_fd_);
@@ -368,6 +385,8 @@ void CurlClient::StartTransfer(Command& command) {
   transfer->easy = easy;
   // Everything below is set on every transfer, so a reused handle carries nothing over.
   curl_easy_setopt(easy, CURLOPT_URL, request.url.c_str());
+  // Takes precedence over CURLOPT_URL when not null.
+  curl_easy_setopt(easy, CURLOPT_CURLU, ParsedUrl(request.url));
   curl_easy_setopt(easy, CURLOPT_PRIVATE, transfer.get());
   curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, transfer->error);
   long timeout_ms = 0;  // none
@@ -384,6 +403,9 @@ void CurlClient::StartTransfer(Command& command) {
   for (const Header& header : request.headers) {
     transfer->headers = curl_slist_append(transfer->headers,
                                           absl::StrCat(header.name, ": ", header.value).c_str());
+  }
+  if (!user_agent_header_.empty()) {
+    transfer->headers = curl_slist_append(transfer->headers, user_agent_header_.c_str());
   }
   // No "Expect: 100-continue" round trip before large bodies.
   transfer->headers = curl_slist_append(transfer->headers, "Expect:");
@@ -476,12 +498,23 @@ void CurlClient::SetSharedOptions(CURL* easy) {
   curl_easy_setopt(easy, CURLOPT_OPENSOCKETDATA, this);
   curl_easy_setopt(easy, CURLOPT_CLOSESOCKETFUNCTION, &CurlClient::OnCloseSocket);
   curl_easy_setopt(easy, CURLOPT_CLOSESOCKETDATA, this);
-  curl_easy_setopt(easy, CURLOPT_USERAGENT, options_.user_agent.c_str());
   if (!options_.ca_file.empty()) curl_easy_setopt(easy, CURLOPT_CAINFO, options_.ca_file.c_str());
   curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS,
                    static_cast<long>(absl::ToInt64Milliseconds(options_.connect_timeout)));
   curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, &CurlClient::OnHeader);
   curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, &CurlClient::OnWrite);
+}
+
+CURLU* CurlClient::ParsedUrl(const std::string& url) {
+  if (auto it = parsed_urls_.find(url); it != parsed_urls_.end()) return it->second;
+  if (parsed_urls_.size() >= kMaxParsedUrls) return nullptr;
+  CURLU* parsed = curl_url();
+  if (parsed != nullptr && curl_url_set(parsed, CURLUPART_URL, url.c_str(), 0) != CURLUE_OK) {
+    curl_url_cleanup(parsed);
+    parsed = nullptr;
+  }
+  parsed_urls_.emplace(url, parsed);
+  return parsed;
 }
 
 void CurlClient::ArmIdle(Transfer& transfer) {

@@ -160,6 +160,8 @@ TEST_F(CurlClientTest, PostsBodyAndHeadersAndReadsAnswer) {
   EXPECT_EQ(requests[0].Header("authorization"), "Bearer k");
   EXPECT_EQ(requests[0].Header("content-type"), "application/json");
   EXPECT_FALSE(requests[0].HasHeader("expect"));
+  // Exactly once: repeated headers would be joined with ", ".
+  EXPECT_EQ(requests[0].Header("user-agent"), "gengate/0.1");
 }
 
 TEST_F(CurlClientTest, DeliversStreamedPiecesInOrder) {
@@ -446,6 +448,52 @@ TEST_F(CurlClientTest, RunsManyTransfersConcurrently) {
     EXPECT_EQ(handlers[i]->body(), std::to_string(i));
   }
   EXPECT_LE(server_.connections_accepted(), 8);
+}
+
+// The client keeps the parsed form of the URLs it sends to, up to a cap; past the cap curl
+// parses them itself. Every transfer, before and after the cap, must reach its own URL, and a
+// URL seen again must not get an earlier one's parse.
+TEST_F(CurlClientTest, EveryTransferGoesToItsOwnUrlPastTheParsedUrlCap) {
+  constexpr int kPaths = 70;  // more than the client keeps parsed
+  for (int i = 0; i < kPaths; ++i) {
+    server_.Handle(absl::StrCat("/p", i),
+                   [](const testing::RecordedRequest& request, testing::Responder& out) {
+                     out.Reply(200, {}, request.target);
+                   });
+  }
+  for (int round = 0; round < 2; ++round) {
+    for (int i = 0; i < kPaths; ++i) {
+      RecordingHandler handler;
+      const std::string target = absl::StrCat("/p", i, "?round=", round);
+      client_->Start(Post(target, "{}"), handler, ids_.emplace_back());
+      ASSERT_TRUE(handler.WaitDone());
+      ASSERT_FALSE(handler.result().failure.has_value()) << handler.result().detail;
+      EXPECT_EQ(handler.head().status, 200) << target;
+      EXPECT_EQ(handler.body(), target);
+    }
+  }
+}
+
+// A URL curl cannot parse fails its transfer, whether or not the client keeps it parsed.
+TEST_F(CurlClientTest, AnUnparsableUrlFailsItsTransferOnly) {
+  server_.Handle("/ok", [](const testing::RecordedRequest&, testing::Responder& out) {
+    out.Reply(200, {}, "ok");
+  });
+  for (int i = 0; i < 2; ++i) {
+    RecordingHandler bad;
+    Request request = Post("", "{}");
+    request.url = "http://[::1";  // an unterminated IPv6 literal
+    client_->Start(std::move(request), bad, ids_.emplace_back());
+    ASSERT_TRUE(bad.WaitDone());
+    EXPECT_TRUE(bad.result().failure.has_value());
+    EXPECT_EQ(bad.heads(), 0);
+
+    RecordingHandler good;
+    client_->Start(Post("/ok", "{}"), good, ids_.emplace_back());
+    ASSERT_TRUE(good.WaitDone());
+    EXPECT_FALSE(good.result().failure.has_value()) << good.result().detail;
+    EXPECT_EQ(good.body(), "ok");
+  }
 }
 
 TEST_F(CurlClientTest, CancelAllAbortsEveryRunningTransfer) {
