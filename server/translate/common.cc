@@ -71,8 +71,41 @@ std::optional<std::string> BytesMember(const json& object, const char* key) {
   return bytes;
 }
 
-json ParseJson(std::string_view text) {
-  return json::parse(text.begin(), text.end(), /*cb=*/nullptr, /*allow_exceptions=*/false);
+namespace {
+
+// Whether `text` nests arrays and objects deeper than `max_depth`. Brackets inside strings do
+// not count; the text need not be valid JSON (the parser judges that).
+bool NestsDeeperThan(std::string_view text, int max_depth) {
+  int depth = 0;
+  bool in_string = false;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (in_string) {
+      if (c == '\\') {
+        ++i;  // the escaped character, a quote maybe
+      } else if (c == '"') {
+        in_string = false;
+      }
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > max_depth) return true;
+    } else if (c == ']' || c == '}') {
+      --depth;
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
+absl::StatusOr<json> ParseJson(std::string_view text) {
+  if (NestsDeeperThan(text, kMaxJsonDepth)) {
+    return absl::InvalidArgumentError(absl::StrCat("nests deeper than ", kMaxJsonDepth, " levels"));
+  }
+  json parsed = json::parse(text.begin(), text.end(), /*cb=*/nullptr, /*allow_exceptions=*/false);
+  if (parsed.is_discarded()) return absl::InvalidArgumentError("is not valid JSON");
+  return parsed;
 }
 
 std::string_view TrimAsciiWhitespace(std::string_view text) {

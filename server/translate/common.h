@@ -9,6 +9,7 @@
 #include <string_view>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "gengate/v1/chat.pb.h"
 #include "gengate/v1/common.pb.h"
@@ -29,8 +30,14 @@ std::optional<std::int64_t> IntegerMember(const nlohmann::json& object, const ch
 std::int32_t ClampToInt32(std::int64_t value);
 // `bytes` arrive as an array of byte values.
 std::optional<std::string> BytesMember(const nlohmann::json& object, const char* key);
-// The parsed text, or a discarded value (is_discarded()) when it is not JSON; never throws.
-nlohmann::json ParseJson(std::string_view text);
+// Arrays and objects nested deeper than this are refused: nlohmann parses any depth, but its
+// dump() and the conversion to a protobuf Struct recurse once per level, so a small answer of
+// nested brackets would overflow the stack.
+inline constexpr int kMaxJsonDepth = 128;
+// The parsed text; an error whose message says what is wrong ("is not valid JSON", "nests
+// deeper than 128 levels") when it is not JSON or nests deeper than kMaxJsonDepth. Never
+// throws.
+absl::StatusOr<nlohmann::json> ParseJson(std::string_view text);
 // absl::string_view is not std::string_view in this abseil build, so trim by hand.
 std::string_view TrimAsciiWhitespace(std::string_view text);
 

@@ -922,11 +922,12 @@ absl::StatusOr<std::string> ResponseRequestToUpstreamJson(const v1::CreateRespon
 }
 
 absl::StatusOr<v1::Response> ResponseFromUpstreamJson(std::string_view body) {
-  const json parsed = ParseJson(body);
-  if (parsed.is_discarded()) {
-    return absl::InternalError(
-        absl::StrCat("upstream response is not valid JSON (", body.size(), " bytes)"));
+  const absl::StatusOr<json> document = ParseJson(body);
+  if (!document.ok()) {
+    return absl::InternalError(absl::StrCat("upstream response ", document.status().message(),
+                                            " (", body.size(), " bytes)"));
   }
+  const json& parsed = *document;
   if (!parsed.is_object()) return absl::InternalError("upstream response is not a JSON object");
 
   v1::Response response;
@@ -950,11 +951,13 @@ absl::StatusOr<ResponseStreamEventKind> ParseResponseStreamEvent(std::string_vie
   const std::string_view trimmed = TrimAsciiWhitespace(data);
   if (trimmed == "[DONE]") return ResponseStreamEventKind::kDone;
 
-  const json parsed = ParseJson(trimmed);
-  if (parsed.is_discarded()) {
-    return absl::InternalError(absl::StrCat("upstream responses stream event is not valid JSON (",
-                                            data.size(), " bytes)"));
+  const absl::StatusOr<json> document = ParseJson(trimmed);
+  if (!document.ok()) {
+    return absl::InternalError(absl::StrCat("upstream responses stream event ",
+                                            document.status().message(), " (", data.size(),
+                                            " bytes)"));
   }
+  const json& parsed = *document;
   if (!parsed.is_object()) {
     return absl::InternalError("upstream responses stream event is not a JSON object");
   }

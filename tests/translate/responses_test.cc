@@ -10,9 +10,11 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "translate/common.h"
 #include "translate/fixtures.h"
 #include "translate/struct_json.h"
 
@@ -858,6 +860,49 @@ INSTANTIATE_TEST_SUITE_P(
       }
       return name;
     });
+
+// `depth` arrays one inside the other around `inner`: "[[[...inner...]]]".
+std::string Nested(int depth, const std::string& inner = "1") {
+  return std::string(depth, '[') + inner + std::string(depth, ']');
+}
+
+// Nesting costs the stack a frame per level where an answer is dumped or made a Struct: a
+// deep one is refused as malformed (it used to overflow the stack of the event loop).
+TEST(ParseResponseStreamEventTest, NestingPastTheLimitIsInternal) {
+  for (const std::string& data :
+       {absl::StrCat(R"({"type":"response.output_text.delta","delta":)", Nested(100000), "}"),
+        absl::StrCat(R"({"type":"response.mcp_call.in_progress","server":)",
+                     Nested(kMaxJsonDepth), "}")}) {
+    v1::ResponseEvent event;
+    absl::StatusOr<Kind> kind = ParseResponseStreamEvent("", data, event);
+    ASSERT_FALSE(kind.ok()) << data.size();
+    EXPECT_EQ(kind.status().code(), absl::StatusCode::kInternal);
+    EXPECT_THAT(std::string(kind.status().message()), HasSubstr("nests deeper than"));
+  }
+}
+
+// Up to the limit is fine, and brackets inside strings (escaped quotes included) do not count.
+TEST(ParseResponseStreamEventTest, NestingUpToTheLimitIsKept) {
+  const std::string brackets = R"("\"[[[[{{{{")";
+  const std::string data =
+      absl::StrCat(R"({"type":"response.mcp_call.in_progress","server":)",
+                   Nested(kMaxJsonDepth - 1, absl::StrCat(brackets, ",", Nested(0))), "}");
+  v1::ResponseEvent event;
+  absl::StatusOr<Kind> kind = ParseResponseStreamEvent("", data, event);
+  ASSERT_TRUE(kind.ok()) << kind.status();
+  ASSERT_TRUE(event.has_other());
+  EXPECT_EQ(StructToJson(event.other()), json::parse(data));
+}
+
+TEST(ResponseFromUpstreamJsonTest, NestingPastTheLimitIsInternal) {
+  const std::string body =
+      absl::StrCat(R"({"object":"response","output":[{"type":"mcp_list_tools","tools":)",
+                   Nested(100000), "}]}");
+  const absl::StatusOr<v1::Response> response = ResponseFromUpstreamJson(body);
+  ASSERT_FALSE(response.ok());
+  EXPECT_EQ(response.status().code(), absl::StatusCode::kInternal);
+  EXPECT_THAT(std::string(response.status().message()), HasSubstr("nests deeper than"));
+}
 
 TEST(ParseResponseStreamEventTest, UnknownTypeIsKeptWhole) {
   v1::ResponseEvent event;
