@@ -151,7 +151,9 @@ bool Parser::ProcessField(std::string_view name, std::string_view value) {
   } else if (name == "event") {
     type_.assign(value);
   } else if (name == "id") {
-    if (value.find('\0') == std::string_view::npos) last_id_.assign(value);
+    if (value.size() <= kMaxIdBytes && value.find('\0') == std::string_view::npos) {
+      last_id_.assign(value);
+    }
   } else if (name == "retry") {
     if (std::optional<std::int64_t> ms = ParseRetry(value)) retry_ms_ = ms;
   }

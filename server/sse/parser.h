@@ -20,7 +20,10 @@ namespace gengate::sse {
 struct Event {
   std::string type;  // the `event:` field; empty means the default type "message"
   std::string data;  // data lines joined with "\n"
-  std::string id;    // the last event id seen so far (sticky, as the spec says)
+  // The last event id seen so far (sticky, as the spec says). An `id:` longer than
+  // Parser::kMaxIdBytes is ignored, as one with a NUL is: each event carries a copy, so a huge
+  // id would multiply memory by the number of events.
+  std::string id;
 
   bool operator==(const Event&) const = default;
 };
@@ -30,6 +33,8 @@ class Parser {
   // An event's data (or a single line) that grows past `max_event_bytes` is an error, so
   // memory stays bounded whatever the upstream sends.
   explicit Parser(std::size_t max_event_bytes = 32u << 20);
+
+  static constexpr std::size_t kMaxIdBytes = 1024;
 
   // Parses `bytes` and appends every event completed by them to `out`. Returns false if an
   // event grew past the limit; the parser must not be fed again after that.

@@ -177,6 +177,18 @@ TEST(SseParserTest, IgnoresIdContainingNul) {
               ElementsAre(Message("a", "", "1"), Message("b", "", "1")));
 }
 
+// Each event carries a copy of the id: one of megabytes would multiply memory by the number
+// of events, so an id past kMaxIdBytes is ignored (the one before stays), and one at the limit
+// is kept.
+TEST(SseParserTest, IgnoresIdLongerThanTheLimit) {
+  const std::string at_limit(Parser::kMaxIdBytes, 'i');
+  const std::string over_limit(Parser::kMaxIdBytes + 1, 'o');
+  EXPECT_THAT(EventsOf("id: 1\ndata: a\n\nid: " + over_limit + "\ndata: b\n\nid: " + at_limit +
+                       "\ndata: c\n\n"),
+              ElementsAre(Message("a", "", "1"), Message("b", "", "1"),
+                          Message("c", "", at_limit)));
+}
+
 TEST(SseParserTest, RetryTakesDigitsOnly) {
   const struct {
     std::string_view bytes;
