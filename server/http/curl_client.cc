@@ -34,8 +34,9 @@ namespace {
 using status::TransportFailure;
 
 // Maps curl's result codes to the failure kinds the status library understands; this is the
-// only place that knows curl's codes.
-TransportFailure FailureFromCurl(CURLcode code) {
+// only place that knows curl's codes. `before_deadline`: the transfer's request deadline had
+// not passed yet.
+TransportFailure FailureFromCurl(CURLcode code, bool before_deadline) {
   switch (code) {
     case CURLE_COULDNT_RESOLVE_HOST:
     case CURLE_COULDNT_RESOLVE_PROXY:
@@ -43,7 +44,10 @@ TransportFailure FailureFromCurl(CURLcode code) {
     case CURLE_COULDNT_CONNECT:
       return TransportFailure::kConnect;
     case CURLE_OPERATION_TIMEDOUT:
-      return TransportFailure::kTimeout;
+      // curl runs two timers: CURLOPT_CONNECTTIMEOUT, and CURLOPT_TIMEOUT a second after the
+      // request deadline, which the client's own deadline timer beats. So a timeout before the
+      // deadline is the connect timeout: the upstream is unreachable, not slow.
+      return before_deadline ? TransportFailure::kConnect : TransportFailure::kTimeout;
     case CURLE_SSL_CONNECT_ERROR:
     case CURLE_PEER_FAILED_VERIFICATION:
     case CURLE_SSL_CERTPROBLEM:
@@ -605,7 +609,7 @@ void CurlClient::ReapCompleted() {
     const CURLcode code = message->data.result;
     TransferResult result;
     if (code != CURLE_OK) {
-      result.failure = FailureFromCurl(code);
+      result.failure = FailureFromCurl(code, absl::Now() < transfer->request.deadline);
       result.detail = transfer->error[0] != '\0' ? transfer->error : curl_easy_strerror(code);
     }
     Finish(transfer->id, std::move(result));

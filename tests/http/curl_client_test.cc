@@ -6,6 +6,8 @@
 #include <netinet/in.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <deque>
 #include <filesystem>
 #include <fstream>
@@ -20,6 +22,7 @@
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "testing/sockets.h"
 #include "testing/threads.h"
 #include "testing/upstream_server.h"
 
@@ -310,6 +313,74 @@ TEST_F(CurlClientTest, RefusedConnectionIsConnectFailure) {
   ASSERT_TRUE(handler.WaitDone());
   EXPECT_THAT(handler.result().failure, Optional(TransportFailure::kConnect));
   EXPECT_EQ(handler.heads(), 0);
+}
+
+// A listening socket whose accept queue is full, so that the kernel drops every further SYN
+// and a connect to it hangs: an upstream that is down behind a silent firewall.
+class UnansweredPort {
+ public:
+  UnansweredPort() {
+    listener_ = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in address = testing::LoopbackAddress(0);
+    if (bind(listener_, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0 ||
+        listen(listener_, 0) != 0) {
+      ADD_FAILURE() << "cannot listen: " << strerror(errno);
+      return;
+    }
+    socklen_t length = sizeof(address);
+    getsockname(listener_, reinterpret_cast<sockaddr*>(&address), &length);
+    port_ = ntohs(address.sin_port);
+    // A backlog of 0 still queues one connection: fill it, never accept.
+    filler_ = socket(AF_INET, SOCK_STREAM, 0);
+    if (connect(filler_, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0) {
+      ADD_FAILURE() << "cannot fill the accept queue: " << strerror(errno);
+    }
+  }
+  ~UnansweredPort() {
+    close(filler_);
+    close(listener_);
+  }
+  int port() const { return port_; }
+
+ private:
+  int listener_ = -1;
+  int filler_ = -1;
+  int port_ = 0;
+};
+
+// curl's connect timeout ends a transfer before its deadline: the upstream is unreachable
+// (UNAVAILABLE for the caller, who may retry elsewhere), not slow (DEADLINE_EXCEEDED).
+TEST_F(CurlClientTest, AConnectTimeoutIsAConnectFailure) {
+  UnansweredPort port;
+  CurlClientOptions options;
+  options.connect_timeout = absl::Milliseconds(200);
+  auto client = NewCurlClient(options);
+  ASSERT_TRUE(client.ok()) << client.status();
+  RecordingHandler handler;
+  Request request;
+  request.url = absl::StrCat("http://127.0.0.1:", port.port(), "/x");
+  request.deadline = absl::Now() + kWait;
+  (*client)->Start(std::move(request), handler, ids_.emplace_back());
+  ASSERT_TRUE(handler.WaitDone());
+  EXPECT_THAT(handler.result().failure, Optional(TransportFailure::kConnect))
+      << handler.result().detail;
+  // Timed out, not refused: the accept queue really dropped the SYN.
+  EXPECT_THAT(handler.result().detail, HasSubstr("Timeout was reached"));
+  EXPECT_EQ(handler.heads(), 0);
+}
+
+// The same hanging connect, with a request deadline shorter than the connect timeout: now the
+// deadline ended it.
+TEST_F(CurlClientTest, ADeadlineDuringConnectIsATimeout) {
+  UnansweredPort port;
+  RecordingHandler handler;
+  Request request;
+  request.url = absl::StrCat("http://127.0.0.1:", port.port(), "/x");
+  request.deadline = absl::Now() + absl::Milliseconds(200);
+  client_->Start(std::move(request), handler, ids_.emplace_back());
+  ASSERT_TRUE(handler.WaitDone());
+  EXPECT_THAT(handler.result().failure, Optional(TransportFailure::kTimeout))
+      << handler.result().detail;
 }
 
 TEST_F(CurlClientTest, DeadlineEndsAStalledTransferAndClosesTheConnection) {
