@@ -92,17 +92,26 @@ class UnaryUpstreamReactor final : public grpc::ServerUnaryReactor,
     const bool ok_status = head_.status >= 200 && head_.status < 300;
     const std::size_t limit =
         ok_status ? static_cast<std::size_t>(env_.settings.max_message_bytes) * 2 : kMaxErrorBody;
+    if (too_large_ || error_body_full_) return;
     if (body_.size() + bytes.size() > limit) {
-      if (ok_status && !too_large_) {
+      // An error body is mapped on what fits; the rest is not waited for (an HTML page that
+      // trickles on would hold the call until its deadline).
+      if (ok_status) {
         too_large_ = true;
-        env_.client.Cancel(transfer_, status::TransportFailure::kInternal);
+      } else {
+        error_body_full_ = true;
+        body_.append(bytes.substr(0, limit - body_.size()));
       }
+      env_.client.Cancel(transfer_, status::TransportFailure::kInternal);
       return;
     }
     body_.append(bytes);
   }
 
-  void OnCancel() override { env_.client.Cancel(transfer_, status::TransportFailure::kCancelled); }
+  void OnCancel() override {
+    env_.client.Cancel(transfer_, call_.DeadlinePassed() ? status::TransportFailure::kTimeout
+                                                         : status::TransportFailure::kCancelled);
+  }
 
   void OnDone() override {
     if (Release()) delete this;
@@ -136,7 +145,7 @@ class UnaryUpstreamReactor final : public grpc::ServerUnaryReactor,
       status = grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
                             absl::StrCat("the upstream answer is larger than ",
                                          env_.settings.max_message_bytes * 2, " bytes"));
-    } else if (result.failure.has_value()) {
+    } else if (result.failure.has_value() && !error_body_full_) {
       status = TransferFailureStatus(result, call_.upstream());
     } else if (head_.status < 200 || head_.status >= 300) {
       status = UpstreamErrorStatus(head_.status, head_, body_, call_.upstream());
@@ -184,7 +193,8 @@ class UnaryUpstreamReactor final : public grpc::ServerUnaryReactor,
   http::TransferId transfer_ = 0;
   http::ResponseHead head_;
   std::string body_;
-  bool too_large_ = false;
+  bool too_large_ = false;       // a 2xx answer passed its cap: RESOURCE_EXHAUSTED
+  bool error_body_full_ = false;  // an error answer filled kMaxErrorBody: mapped on that much
   // Set by OnComplete, read by Conclude (the alarm orders the two).
   http::TransferResult result_;
   // Made only for a hand-off: most answers are concluded in place, and an alarm costs an
@@ -257,9 +267,9 @@ class StreamUpstreamReactor final : public grpc::ServerWriteReactor<Message>,
   void OnBody(std::string_view bytes) override {
     if (Ended()) return;
     if (raw_body_mode_) {
-      if (raw_body_.size() < kMaxErrorBody) {
-        raw_body_.append(bytes.substr(0, kMaxErrorBody - raw_body_.size()));
-      }
+      raw_body_.append(bytes.substr(0, kMaxErrorBody - raw_body_.size()));
+      // An error body is mapped on what fits; the rest is not waited for.
+      if (raw_body_.size() == kMaxErrorBody) End(RawBodyStatus(), /*abort_upstream=*/true);
       return;
     }
     Parse(bytes);
@@ -307,7 +317,11 @@ class StreamUpstreamReactor final : public grpc::ServerWriteReactor<Message>,
   }
 
   void OnCancel() override {
-    FinishNow(grpc::Status(grpc::StatusCode::CANCELLED, "the caller cancelled"));
+    if (call_.DeadlinePassed()) {
+      FinishNow(grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "the caller's deadline passed"));
+    } else {
+      FinishNow(grpc::Status(grpc::StatusCode::CANCELLED, "the caller cancelled"));
+    }
   }
 
   void OnDone() override {

@@ -42,6 +42,18 @@ std::optional<google::rpc::ErrorInfo> ErrorInfoOf(const grpc::Status& status) {
   return std::nullopt;
 }
 
+// The upstream's request id as it may travel in gRPC metadata and a log line: 1-128 bytes of
+// printable ASCII (gRPC refuses any other byte in a text header, and the whole call with it),
+// else nothing. An id is dropped, not mended: a mended id would name some other request.
+std::string UpstreamRequestId(std::string_view id) {
+  constexpr std::size_t kMaxBytes = 128;
+  if (id.size() > kMaxBytes) return {};
+  for (char c : id) {
+    if (c < 0x21 || c > 0x7e) return {};
+  }
+  return std::string(id);
+}
+
 std::string_view CodeName(grpc::StatusCode code) {
   static constexpr std::string_view kNames[] = {
       "OK",           "CANCELLED",          "UNKNOWN",           "INVALID_ARGUMENT",
@@ -172,11 +184,19 @@ void CallContext::PlaceRequestId(bool in_trailers) {
 
 void CallContext::OnUpstreamHead(const http::ResponseHead& head) {
   PlaceRequestId(/*in_trailers=*/false);
-  upstream_status_ = head.status;
   std::string_view id = head.Find("x-request-id");
   if (id.empty()) id = head.Find("trace-id");
   if (id.empty()) id = head.Find("x-trace-id");
-  upstream_.request_id = std::string(id);
+  std::string checked = UpstreamRequestId(id);
+  absl::MutexLock lock(&head_mu_);
+  upstream_status_ = head.status;
+  upstream_.request_id = std::move(checked);
+}
+
+bool CallContext::DeadlinePassed() const {
+  // gRPC's timers tick in milliseconds and its clock is not absl's.
+  constexpr absl::Duration kTimerSlack = absl::Milliseconds(5);
+  return absl::Now() + kTimerSlack >= deadline_;
 }
 
 void CallContext::OnStreamMessage(std::size_t bytes) {
@@ -205,12 +225,20 @@ void CallContext::Complete(const grpc::Status& status) {
   const std::optional<google::rpc::ErrorInfo> info = ErrorInfoOf(status);
   PlaceRequestId(status.error_code() == grpc::StatusCode::UNAVAILABLE && info.has_value() &&
                  status::NeverReachedUpstream(info->reason()));
-  if (upstream_.request_id.empty() && info.has_value()) {
-    auto it = info->metadata().find("upstream_request_id");
-    if (it != info->metadata().end()) upstream_.request_id = it->second;
+  int upstream_status;
+  std::string upstream_request_id;
+  {
+    absl::MutexLock lock(&head_mu_);
+    upstream_status = upstream_status_;
+    upstream_request_id = upstream_.request_id;
   }
-  if (!upstream_.request_id.empty()) {
-    context_.AddTrailingMetadata("x-upstream-request-id", upstream_.request_id);
+  if (upstream_request_id.empty() && info.has_value()) {
+    // Ace's trace_id from an error body.
+    auto it = info->metadata().find("upstream_request_id");
+    if (it != info->metadata().end()) upstream_request_id = UpstreamRequestId(it->second);
+  }
+  if (!upstream_request_id.empty()) {
+    context_.AddTrailingMetadata("x-upstream-request-id", upstream_request_id);
   }
   // Token counts are whatever usage the upstream reported, also for a stream cut short.
   const std::int64_t input_tokens = usage_.input.load();
@@ -237,8 +265,8 @@ void CallContext::Complete(const grpc::Status& status) {
       {"model", model_},
       {"prompt_tokens", input_tokens},
       {"completion_tokens", output_tokens},
-      {"upstream_status", upstream_status_},
-      {"upstream_request_id", upstream_.request_id},
+      {"upstream_status", upstream_status},
+      {"upstream_request_id", upstream_request_id},
       {"payload_bytes", payload_bytes_},
       {"stream_messages", stream_messages_.load()},
       {"first_message_ms", first_message_ms},

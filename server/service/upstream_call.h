@@ -112,10 +112,13 @@ class CallContext {
   static constexpr std::size_t kMaxLoggedPayloadBytes = 4096;
 
   const status::UpstreamContext& upstream() const { return upstream_; }
+  // Whether gRPC's cancel of the call (OnCancel) came from its deadline: gRPC cancels a call
+  // when its deadline passes too, and that is DEADLINE_EXCEEDED in the log and the metrics,
+  // not CANCELLED.
+  bool DeadlinePassed() const;
   const std::string& request_id() const { return request_id_; }
   void set_model(std::string model) { model_ = std::move(model); }
   TokenUsage& usage() { return usage_; }
-  int upstream_status() const { return upstream_status_; }
 
  private:
   // x-request-id into the initial metadata or the trailers; the first call decides.
@@ -128,10 +131,14 @@ class CallContext {
   std::string traceparent_;
   absl::Time start_;
   absl::Time deadline_;
+  // upstream_.request_id and upstream_status_ are written once, by OnUpstreamHead on the event
+  // loop, under head_mu_; the loop reads them without it, Complete (any thread, on cancel)
+  // with it.
+  absl::Mutex head_mu_;
   status::UpstreamContext upstream_;
+  int upstream_status_ = 0;
   std::string model_;
   TokenUsage usage_;
-  int upstream_status_ = 0;
   std::atomic<std::int64_t> stream_messages_{0};
   std::atomic<std::int64_t> stream_bytes_{0};
   // Microseconds from the start to the first stream message, -1 before it. Atomic: written on

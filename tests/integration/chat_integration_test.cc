@@ -780,6 +780,9 @@ TEST_P(ChatDeadlineTest, UpstreamThatNeverAnswersEndsAtTheCallersDeadline) {
   });
   grpc::ClientContext context;
   SetDeadline(context, absl::Milliseconds(300));
+  const std::string request_id =
+      GetParam() == Rpc::kUnary ? "deadline-never-answers-unary" : "deadline-never-answers-stream";
+  context.AddMetadata("x-request-id", request_id);
   grpc::Status status;
   if (GetParam() == Rpc::kUnary) {
     v1::ChatCompletion completion;
@@ -793,6 +796,10 @@ TEST_P(ChatDeadlineTest, UpstreamThatNeverAnswersEndsAtTheCallersDeadline) {
   // Generous: the requirement is "at once"; this only proves the gateway let go at all.
   ASSERT_TRUE(probe->done.WaitForNotificationWithTimeout(absl::Seconds(30)));
   EXPECT_TRUE(probe->closed) << "the gateway kept the upstream request open past the deadline";
+  // gRPC cancels the call on its deadline; the log and the metrics still say why.
+  std::optional<json> line = CallLogLine(request_id);
+  ASSERT_TRUE(line.has_value()) << "no call log line for " << request_id;
+  EXPECT_EQ(JsonString(*line, "code"), "DEADLINE_EXCEEDED") << line->dump();
 }
 
 INSTANTIATE_TEST_SUITE_P(UnaryAndStream, ChatDeadlineTest,

@@ -410,6 +410,44 @@ std::vector<UpstreamFailure> UpstreamFailures() {
     stall.upstream_sees_close = true;
     failures.push_back(std::move(stall));
   }
+  {
+    // An error page that goes on and on: mapped on its first 64 KiB at once, not at the
+    // caller's deadline, and the upstream is let go.
+    UpstreamFailure endless = Synthetic(
+        "EndlessErrorPage503",
+        [](const RecordedRequest&, Responder& responder) {
+          if (!responder.WriteHead(503, {{"Content-Type", "text/html"}, {"Connection", "close"}})) {
+            return;
+          }
+          const std::string line = "<p>" + std::string(1020, 'x') + "</p>\n";
+          for (int i = 0; i < 80; ++i) {
+            if (!responder.Write(line)) return;
+          }
+          responder.WaitForPeerClose(absl::Seconds(30));
+        },
+        StatusCode::UNAVAILABLE, "upstream_http_503", "", 503);
+    endless.caller_deadline = absl::Seconds(10);
+    endless.upstream_sees_close = true;
+    failures.push_back(std::move(endless));
+  }
+  {
+    // gRPC refuses a text header with a byte outside 0x20-0x7E and aborts the process when the
+    // server sends one, so an upstream request id like these must stay out of the trailers.
+    UpstreamFailure body_id = Synthetic(
+        "TraceIdNotAsciiInErrorBody",
+        RawAnswer(400, "application/json",
+                  R"({"success":false,"error":{"code":"bad_param","message":"Bad."},)"
+                  R"("trace_id":"trace-\u00e9-1"})"),
+        StatusCode::INVALID_ARGUMENT, "bad_param", "Bad.", 400);
+    body_id.no_request_id_trailer = true;
+    failures.push_back(std::move(body_id));
+    UpstreamFailure header_id = Synthetic(
+        "RequestIdHeaderWithTab",
+        OpenAiError(500, "server_error", "Boom.", {{"x-request-id", "up\t1"}}),
+        StatusCode::INTERNAL, "server_error", "Boom.", 500);
+    header_id.no_request_id_trailer = true;
+    failures.push_back(std::move(header_id));
+  }
   return failures;
 }
 
@@ -453,6 +491,9 @@ void RunUpstreamFailure(UpstreamServer& upstream, GengateProcess& gengate,
       EXPECT_EQ(MetadataValue(context.GetServerTrailingMetadata(), "x-upstream-request-id"),
                 failure.upstream_request_id);
     }
+  }
+  if (failure.no_request_id_trailer) {
+    EXPECT_EQ(context.GetServerTrailingMetadata().count("x-upstream-request-id"), 0u);
   }
   EXPECT_EQ(RetryDelayOf(status), failure.retry_delay);
   if (failure.upstream_sees_close) {

@@ -155,14 +155,17 @@ struct UpstreamFailure {
   std::string message;
   int http_status = 0;  // ErrorInfo metadata http_status; 0: not an HTTP answer
   std::string upstream_request_id;  // expected in ErrorInfo and trailing metadata when set
+  // The upstream's id cannot travel as gRPC metadata: no x-upstream-request-id trailer.
+  bool no_request_id_trailer = false;
   std::optional<absl::Duration> retry_delay;
   absl::Duration caller_deadline = absl::Seconds(30);
   bool upstream_sees_close = false;  // the gateway must let go of the upstream request
 };
 
 // Upstream 400, 401, 403, 404, 413, 429 + Retry-After, 500, 502 HTML, 503 + Retry-After, 504,
-// 200 HTML, 200 truncated and broken JSON, reset before and during the answer, and an upstream
-// that stalls past the caller's deadline.
+// 200 HTML, 200 truncated and broken JSON, reset before and during the answer, an upstream
+// that stalls past the caller's deadline, an error page that never ends, and upstream request
+// ids that cannot be sent as gRPC metadata.
 std::vector<UpstreamFailure> UpstreamFailures();
 
 // Registers the failure on the RPC's path, calls the RPC and checks code, message, ErrorInfo
