@@ -30,7 +30,7 @@ ABSL_FLAG(std::string, upstream_api_key_file, "",
 ABSL_FLAG(std::string, upstream_ca_file, "",
           "PEM CA bundle to verify an https upstream against, instead of the system's store");
 ABSL_FLAG(absl::Duration, default_timeout, absl::Seconds(600),
-          "upstream time limit when the caller set no deadline");
+          "upstream time limit of a unary call when the caller set no deadline");
 ABSL_FLAG(absl::Duration, stream_idle_timeout, absl::Seconds(120),
           "end a stream when the upstream sends nothing for this long");
 ABSL_FLAG(absl::Duration, drain_timeout, absl::Seconds(30), "grace for running calls on SIGTERM");

@@ -86,10 +86,10 @@ CallContext::CallContext(const ServiceEnv& env, grpc::CallbackServerContext& con
   request_id_ = observability::RequestIdFromCaller(Metadata(context, "x-request-id"));
   traceparent_ = std::string(Metadata(context, "traceparent"));
   const auto caller_deadline = context.deadline();
-  const absl::Time fallback = start_ + env.settings.default_timeout;
-  deadline_ = caller_deadline == std::chrono::system_clock::time_point::max()
-                  ? fallback
-                  : std::min(fallback, absl::FromChrono(caller_deadline));
+  caller_deadline_ = caller_deadline == std::chrono::system_clock::time_point::max()
+                         ? absl::InfiniteFuture()
+                         : absl::FromChrono(caller_deadline);
+  deadline_ = std::min(caller_deadline_, start_ + env.settings.default_timeout);
   upstream_.host = env.settings.host;
   upstream_.api_key = env.settings.api_key;
   peer_ = context.peer();
@@ -151,7 +151,7 @@ http::Request CallContext::MakeRequest(std::string_view path, UpstreamBody body,
                                        bool stream) const {
   http::Request request;
   request.url = absl::StrCat(env_.settings.base_url, std::string(path));
-  request.deadline = deadline_;
+  request.deadline = stream ? caller_deadline_ : deadline_;
   request.headers.reserve(6);
   if (body.form.empty()) {
     request.body = std::move(body.json);
@@ -196,7 +196,7 @@ void CallContext::OnUpstreamHead(const http::ResponseHead& head) {
 bool CallContext::DeadlinePassed() const {
   // gRPC's timers tick in milliseconds and its clock is not absl's.
   constexpr absl::Duration kTimerSlack = absl::Milliseconds(5);
-  return absl::Now() + kTimerSlack >= deadline_;
+  return absl::Now() + kTimerSlack >= caller_deadline_;
 }
 
 void CallContext::OnStreamMessage(std::size_t bytes) {

@@ -82,8 +82,10 @@ class CallContext {
   CallContext(const CallContext&) = delete;
   CallContext& operator=(const CallContext&) = delete;
 
-  // The upstream request: URL, auth and tracing headers, deadline (the caller's, or
-  // --default_timeout) and, for streams, the idle timeout.
+  // The upstream request: URL, auth and tracing headers, and its deadline. A unary call's is
+  // the caller's, or --default_timeout from now when the caller set none. A stream's is the
+  // caller's alone: a stream has the idle timeout instead of a total one (DESIGN.md, section
+  // 5), for a long generation that keeps sending may take any time.
   http::Request MakeRequest(std::string_view path, UpstreamBody body, bool stream) const;
 
   // Records what the upstream answered (status, request id header) for trailers and logs.
@@ -130,7 +132,8 @@ class CallContext {
   std::string request_id_;
   std::string traceparent_;
   absl::Time start_;
-  absl::Time deadline_;
+  absl::Time caller_deadline_;  // InfiniteFuture when the caller set none
+  absl::Time deadline_;         // caller_deadline_, or start_ + --default_timeout if sooner
   // upstream_.request_id and upstream_status_ are written once, by OnUpstreamHead on the event
   // loop, under head_mu_; the loop reads them without it, Complete (any thread, on cancel)
   // with it.

@@ -1183,6 +1183,56 @@ TEST_F(ChatIdleTimeoutTest, KeepAliveCommentsKeepASlowStreamAlive) {
 }
 
 // ---------------------------------------------------------------------------------------
+// --default_timeout bounds a unary call whose caller set no deadline; a stream has no total
+// timeout (only the idle one), so a long generation that keeps sending runs past it.
+
+class ChatDefaultTimeoutTest : public GengateTestBase {
+ protected:
+  static void SetUpTestSuite() {
+    StartGengate({"--default_timeout=1s", "--stream_idle_timeout=30s"},
+                 {{"GENGATE_UPSTREAM_API_KEY", kApiKey}});
+  }
+};
+
+TEST_F(ChatDefaultTimeoutTest, UnaryWithoutADeadlineEndsAtTheDefaultTimeout) {
+  auto probe = std::make_shared<CloseProbe>();
+  upstream_->Handle(kChatPath, [probe](const RecordedRequest&, Responder& responder) {
+    probe->Record(responder, absl::Seconds(30));
+  });
+  grpc::ClientContext context;  // no deadline
+  v1::ChatCompletion completion;
+
+  const grpc::Status status =
+      stub_->CreateChatCompletion(&context, UserRequest("gpt-test", "Hi"), &completion);
+
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED) << Describe(status);
+  ASSERT_TRUE(probe->done.WaitForNotificationWithTimeout(absl::Seconds(30)));
+  EXPECT_TRUE(probe->closed) << "the gateway kept the upstream request open";
+}
+
+TEST_F(ChatDefaultTimeoutTest, StreamWithoutADeadlineRunsPastTheDefaultTimeout) {
+  constexpr int kChunks = 6;
+  upstream_->Handle(kChatPath, [](const RecordedRequest&, Responder& responder) {
+    responder.WriteHead(200, SseHeaders());
+    // Pacing, not synchronization: the stream lasts 1.5 times the default timeout.
+    for (int i = 0; i < kChunks; ++i) {
+      if (!responder.Write(SseEvent(ContentChunk(absl::StrCat("part", i, " "))))) return;
+      absl::SleepFor(absl::Milliseconds(250));
+    }
+    responder.Write(SseEvent(FinishChunk()));
+    responder.Write("data: [DONE]\n\n");
+  });
+  grpc::ClientContext context;  // no deadline
+
+  StreamResult result = ReadWholeStream(*stub_, context, UserRequest("gpt-test", "Hi"));
+
+  EXPECT_TRUE(result.status.ok()) << Describe(result.status);
+  ASSERT_EQ(result.chunks.size(), kChunks + 1u);
+  EXPECT_EQ(result.chunks[kChunks - 1].choices(0).delta().content(),
+            absl::StrCat("part", kChunks - 1, " "));
+}
+
+// ---------------------------------------------------------------------------------------
 // Upstream unreachable: its own process, pointed at a port nobody listens on.
 
 class ChatUpstreamUnreachableTest : public ::testing::TestWithParam<Rpc> {
