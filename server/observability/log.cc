@@ -30,12 +30,22 @@ std::string_view LevelName(LogLevel level) {
 
 using base::AppendJsonString;
 
+// Whether a text-format value must be quoted to stay one value on one line: a space, quote or
+// '=' would split it, a control character (a newline above all) would forge a line.
+bool NeedsQuotes(std::string_view text) {
+  if (text.empty()) return true;
+  for (const char c : text) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == ' ' || c == '"' || c == '=' || c == 0x7f) {
+      return true;
+    }
+  }
+  return false;
+}
+
 void AppendValue(std::string& out, const LogField::Value& value, bool json) {
   if (const auto* s = std::get_if<std::string_view>(&value)) {
-    if (json) {
-      AppendJsonString(out, *s);
-    } else if (s->find_first_of(" \"=") != std::string_view::npos || s->empty()) {
-      AppendJsonString(out, *s);  // quoted so the text stays parseable
+    if (json || NeedsQuotes(*s)) {
+      AppendJsonString(out, *s);  // in text, quoted and escaped so the line stays parseable
     } else {
       out.append(*s);
     }

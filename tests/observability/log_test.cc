@@ -2,6 +2,7 @@
 // caller-controlled string can neither break the line nor forge a field.
 #include "observability/log.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <random>
@@ -111,6 +112,19 @@ TEST(LogLineTest, TextLineQuotesValuesWithSpaces) {
 
   EXPECT_THAT(line, StartsWith("20"));
   EXPECT_THAT(line, HasSubstr(" error cannot listen listen=0.0.0.0:1 error=\"in use\"\n"));
+}
+
+// A value from the upstream (an error message, say) must not start a line of its own in the
+// text format: control characters are escaped inside quotes, as in the JSON format.
+TEST(LogLineTest, TextLineEscapesControlCharacters) {
+  const std::string line =
+      FormatLogLine(config::LogFormat::kText, LogLevel::kWarning, "call",
+                    {{"error", "bad\nforged"}, {"id", "a\tb"}, {"plain", "x"}});
+
+  EXPECT_EQ(std::count(line.begin(), line.end(), '\n'), 1) << line;
+  EXPECT_THAT(line, HasSubstr(R"( error="bad\nforged")"));
+  EXPECT_THAT(line, HasSubstr(R"( id="a\tb")"));
+  EXPECT_THAT(line, EndsWith(" plain=x\n"));
 }
 
 TEST(LogPayloadsTest, IsOffUntilEnabled) {
