@@ -26,31 +26,18 @@ shift $((OPTIND - 1))
 [[ $# -ge 1 ]] || { sed -n '2,15p' "$0"; exit 2; }
 command -v valgrind >/dev/null ||
   "$(dirname "$0")/../scripts/apt-install.sh" "bench/instructions.sh" valgrind
-mock_binary=$build/bench/bench_mock_upstream
-loadgen=$build/bench/bench_loadgen
-expect=0
-[[ $call == stream ]] && expect=$(sed -n 's/.*chunks=\([0-9]*\).*/\1/p' <<<"$model")
-
-work=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
+source "$(dirname "$0")/lib.sh"
 
 # count BINARY: one run; prints its line.
 count() {
   local binary=$1 out=$work/callgrind.out
-  rm -f "$work/mock" "$work/gengate" "$out"*
-  "$mock_binary" --port=0 >"$work/mock" &
-  local mock=$!
-  until grep -q '^listening ' "$work/mock" 2>/dev/null; do sleep 0.05; done
-  local port; port=$(awk '/^listening / { print $2 }' "$work/mock")
+  rm -f "$work/gengate" "$out"*
+  start_mock
   valgrind --tool=callgrind --callgrind-out-file="$out" "$binary" \
-    --upstream_url="http://127.0.0.1:$port" --listen=127.0.0.1:0 --admin_listen=127.0.0.1:0 \
-    >"$work/gengate" 2>"$work/valgrind" &
+    --upstream_url="http://127.0.0.1:$mock_port" --listen=127.0.0.1:0 \
+    --admin_listen=127.0.0.1:0 >"$work/gengate" 2>"$work/valgrind.err" &
   local gengate=$!
-  until grep -q '"msg":"serving"' "$work/gengate" 2>/dev/null; do
-    kill -0 $gengate 2>/dev/null || { cat "$work/valgrind" >&2; exit 1; }
-    sleep 0.2
-  done
-  local address; address=$(grep -o '"listen":"[^"]*"' "$work/gengate" | head -1 | cut -d'"' -f4)
+  wait_serving $gengate
   local load=(--target=grpc "--address=$address" "--call=$call" "--model=$model"
               "--expect_messages=$expect" "--concurrency=$concurrency" --channels=1)
   "$loadgen" "${load[@]}" --warmup_s=1 --duration_s=0.01 >/dev/null

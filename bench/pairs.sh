@@ -24,13 +24,7 @@ done
 shift $((OPTIND - 1))
 [[ $# -eq 2 ]] || { sed -n '2,14p' "$0"; exit 2; }
 [[ $(nproc) -ge 2 ]] || { echo "pairs.sh: needs two CPUs to pin apart" >&2; exit 2; }
-mock_binary=$build/bench/bench_mock_upstream
-loadgen=$build/bench/bench_loadgen
-expect=0
-[[ $call == stream ]] && expect=$(sed -n 's/.*chunks=\([0-9]*\).*/\1/p' <<<"$model")
-
-work=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
+source "$(dirname "$0")/lib.sh"
 
 switches() { cat /proc/"$1"/task/*/status 2>/dev/null | awk '/ctxt_switches/ { s += $2 } END { print s }'; }
 ticks() { awk '{ print $14 + $15 }' /proc/"$1"/stat; }
@@ -39,17 +33,13 @@ ticks() { awk '{ print $14 + $15 }' /proc/"$1"/stat; }
 run() {
   local label=$1 spec=$2 binary flags
   IFS=, read -r binary flags <<<"$spec"
-  rm -f "$work/mock" "$work/gengate"  # the waits below must not find the last run's lines
-  taskset -c 1 "$mock_binary" --port=0 >"$work/mock" &
-  local mock=$!
-  until grep -q '^listening ' "$work/mock" 2>/dev/null; do sleep 0.05; done
-  local port; port=$(awk '/^listening / { print $2 }' "$work/mock")
+  rm -f "$work/gengate"  # the wait below must not find the last run's line
+  start_mock taskset -c 1
   # shellcheck disable=SC2086  # the flags are words
-  taskset -c 0 "$binary" --upstream_url="http://127.0.0.1:$port" --listen=127.0.0.1:0 \
+  taskset -c 0 "$binary" --upstream_url="http://127.0.0.1:$mock_port" --listen=127.0.0.1:0 \
     --admin_listen=127.0.0.1:0 --max_upstream_connections=512 ${flags//,/ } >"$work/gengate" 2>&1 &
   local gengate=$!
-  until grep -q '"msg":"serving"' "$work/gengate" 2>/dev/null; do sleep 0.05; done
-  local address; address=$(grep -o '"listen":"[^"]*"' "$work/gengate" | head -1 | cut -d'"' -f4)
+  wait_serving $gengate
   local load=(--target=grpc "--address=$address" "--call=$call" "--model=$model"
               "--expect_messages=$expect" "--concurrency=$concurrency" --channels=4)
   taskset -c 1 "$loadgen" "${load[@]}" --warmup_s=1 --duration_s=0.01 >/dev/null
