@@ -43,8 +43,9 @@ std::optional<google::rpc::ErrorInfo> ErrorInfoOf(const grpc::Status& status) {
 }
 
 // The upstream's request id as it may travel in gRPC metadata and a log line: 1-128 bytes of
-// printable ASCII (gRPC refuses any other byte in a text header, and the whole call with it),
-// else nothing. An id is dropped, not mended: a mended id would name some other request.
+// printable ASCII, no spaces (gRPC refuses a byte outside 0x20-0x7E in a text header, and the
+// whole call with it), else nothing. An id is dropped, not mended: a mended id would name some
+// other request.
 std::string UpstreamRequestId(std::string_view id) {
   constexpr std::size_t kMaxBytes = 128;
   if (id.size() > kMaxBytes) return {};
