@@ -633,6 +633,10 @@ absl::StatusOr<v1::ChatCompletion> ChatCompletionFromUpstreamJson(std::string_vi
   if (!choices.has_value()) {
     return absl::InternalError("upstream chat completion has no choices array");
   }
+  if (choices->size() > kMaxAnswerItems) {
+    return absl::InternalError(
+        absl::StrCat("upstream chat completion has more than ", kMaxAnswerItems, " choices"));
+  }
 
   // `object` is not checked: Ace's gpt-4o-image labels unary answers "chat.completion.chunk".
   v1::ChatCompletion completion;
@@ -680,6 +684,10 @@ absl::StatusOr<ChatStreamEventKind> ParseChatStreamData(std::string_view data,
   chunk.Clear();
   ParseCompletionHeader(parsed.root(), chunk);
   if (auto choices = dom::ArrayMember(parsed.root(), "choices")) {
+    if (choices->size() > kMaxAnswerItems) {
+      return absl::InternalError(
+          absl::StrCat("upstream chat stream event has more than ", kMaxAnswerItems, " choices"));
+    }
     for (Element choice : *choices) {
       if (!choice.is_object()) continue;
       v1::ChatCompletionChunkChoice& out = *chunk.add_choices();

@@ -3,6 +3,7 @@
 // Internal to translate/.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -34,6 +35,10 @@ std::optional<std::string> BytesMember(const nlohmann::json& object, const char*
 // dump() and the conversion to a protobuf Struct recurse once per level, so a small answer of
 // nested brackets would overflow the stack.
 inline constexpr int kMaxJsonDepth = 128;
+// The most choices (chat) or images an upstream answer may hold; more is malformed. OpenAI's n
+// stops at 128. Without a cap, 30 MB of `{},` made a reply of ten million choices and gigabytes
+// of memory.
+inline constexpr std::size_t kMaxAnswerItems = 128;
 // The parsed text; an error whose message says what is wrong ("is not valid JSON", "nests
 // deeper than 128 levels") when it is not JSON or nests deeper than kMaxJsonDepth. Never
 // throws.

@@ -301,6 +301,9 @@ absl::Status ParseImageList(ondemand::value& value, v1::ImagesResponse& out) {
     if (simdjson::error_code error = image_result.get(image)) {
       return Malformed("data is not a valid array", error);
     }
+    if (position == kMaxAnswerItems) {
+      return Malformed(absl::StrCat("data has more than ", kMaxAnswerItems, " images"));
+    }
     RETURN_IF_ERROR(ParseImage(image, position, *out.add_data()));
     ++position;
   }

@@ -10,9 +10,11 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "translate/common.h"
 #include "translate/fixtures.h"
 #include "translate/struct_json.h"
 
@@ -210,6 +212,34 @@ TEST(ChatUnaryFixtureSetTest, HasAllRecordedFixtures) {
 
 absl::StatusOr<v1::ChatCompletion> ParseFixtureBody(const std::string& name) {
   return ChatCompletionFromUpstreamJson(LoadFixture(name).at("body").dump());
+}
+
+// `count` empty choices, as an answer's or a chunk's choices array.
+std::string WithChoices(const std::string& object, std::size_t count) {
+  std::string choices;
+  for (std::size_t i = 0; i < count; ++i) absl::StrAppend(&choices, i > 0 ? "," : "", "{}");
+  return absl::StrCat(R"({"object":")", object, R"(","choices":[)", choices, "]}");
+}
+
+// Memory follows the number of choices: past kMaxAnswerItems the answer is malformed.
+TEST(ChatCompletionFromUpstreamJsonTest, AtMostTheItemCapOfChoices) {
+  absl::StatusOr<v1::ChatCompletion> at_cap =
+      ChatCompletionFromUpstreamJson(WithChoices("chat.completion", kMaxAnswerItems));
+  ASSERT_TRUE(at_cap.ok()) << at_cap.status();
+  EXPECT_EQ(at_cap->choices_size(), static_cast<int>(kMaxAnswerItems));
+  absl::StatusOr<v1::ChatCompletion> over =
+      ChatCompletionFromUpstreamJson(WithChoices("chat.completion", kMaxAnswerItems + 1));
+  ASSERT_FALSE(over.ok());
+  EXPECT_EQ(over.status().code(), absl::StatusCode::kInternal);
+  EXPECT_THAT(std::string(over.status().message()), HasSubstr("more than 128 choices"));
+
+  v1::ChatCompletionChunk chunk;
+  EXPECT_TRUE(
+      ParseChatStreamData(WithChoices("chat.completion.chunk", kMaxAnswerItems), chunk).ok());
+  absl::StatusOr<ChatStreamEventKind> kind =
+      ParseChatStreamData(WithChoices("chat.completion.chunk", kMaxAnswerItems + 1), chunk);
+  ASSERT_FALSE(kind.ok());
+  EXPECT_EQ(kind.status().code(), absl::StatusCode::kInternal);
 }
 
 TEST(ChatCompletionFromUpstreamJsonTest, ParallelToolCallsHaveNoContent) {

@@ -8,9 +8,11 @@
 #include <vector>
 
 #include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "translate/common.h"
 #include "translate/fixtures.h"
 #include "translate/struct_json.h"
 
@@ -211,6 +213,28 @@ TEST(ImagesResponseTest, ReadsAnEmptyImageList) {
   ASSERT_TRUE(response.ok()) << response.status();
   EXPECT_EQ(response->created(), 5);
   EXPECT_EQ(response->data_size(), 0);
+}
+
+// `count` images of one URL each, as an answer's data array.
+std::string ImageList(std::size_t count) {
+  std::string data;
+  for (std::size_t i = 0; i < count; ++i) {
+    absl::StrAppend(&data, i > 0 ? "," : "", R"({"url":"https://x/)", i, R"(.png"})");
+  }
+  return absl::StrCat(R"({"created":5,"data":[)", data, "]}");
+}
+
+// Memory follows the number of images: past kMaxAnswerItems the answer is malformed.
+TEST(ImagesResponseTest, AtMostTheItemCapOfImages) {
+  absl::StatusOr<v1::ImagesResponse> at_cap = ImagesResponseFromUpstreamJson(
+      ImageList(kMaxAnswerItems));
+  ASSERT_TRUE(at_cap.ok()) << at_cap.status();
+  EXPECT_EQ(at_cap->data_size(), static_cast<int>(kMaxAnswerItems));
+  absl::StatusOr<v1::ImagesResponse> over = ImagesResponseFromUpstreamJson(
+      ImageList(kMaxAnswerItems + 1));
+  ASSERT_FALSE(over.ok());
+  EXPECT_EQ(over.status().code(), absl::StatusCode::kInternal);
+  EXPECT_THAT(std::string(over.status().message()), HasSubstr("more than 128 images"));
 }
 
 TEST(ImagesResponseTest, DecodesALargeImage) {
