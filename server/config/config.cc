@@ -5,6 +5,9 @@
 #include <cstdint>
 #include <utility>
 #include <cstdlib>
+#include <filesystem>
+#include <iterator>
+#include <system_error>
 #include <fstream>
 #include <sstream>
 
@@ -142,20 +145,43 @@ bool AsksForHelp(int argc, char** argv) {
   return false;
 }
 
+// The key goes into an HTTP header as it is: a line break would end the header there and start
+// another, so a key (surrounding whitespace trimmed) must be printable ASCII without spaces.
+// The error never quotes the key.
+absl::Status CheckKey(absl::string_view key, absl::string_view source) {
+  for (const char c : key) {
+    if (c < 0x21 || c > 0x7e) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          source, ": the key holds a space, a line break or a byte that is not printable ASCII"));
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::string> ReadKey() {
   const std::string file = absl::GetFlag(FLAGS_upstream_api_key_file);
   if (!file.empty()) {
+    std::error_code error;
     std::ifstream in(file);
-    if (!in) {
+    // A directory opens, but holds no key.
+    if (!in || !std::filesystem::is_regular_file(file, error)) {
       return absl::InvalidArgumentError(
           absl::StrCat("--upstream_api_key_file: cannot read ", file));
     }
-    std::stringstream content;
-    content << in.rdbuf();
-    return std::string(absl::StripAsciiWhitespace(content.str()));
+    const std::string content((std::istreambuf_iterator<char>(in)),
+                              std::istreambuf_iterator<char>());
+    const std::string key(absl::StripAsciiWhitespace(content));
+    if (key.empty()) {
+      return absl::InvalidArgumentError(absl::StrCat("--upstream_api_key_file: ", file,
+                                                     " is empty"));
+    }
+    RETURN_IF_ERROR(CheckKey(key, "--upstream_api_key_file"));
+    return key;
   }
   const char* env = std::getenv("GENGATE_UPSTREAM_API_KEY");
-  return std::string(env == nullptr ? "" : absl::StripAsciiWhitespace(env));
+  const std::string key(env == nullptr ? "" : absl::StripAsciiWhitespace(env));
+  RETURN_IF_ERROR(CheckKey(key, "GENGATE_UPSTREAM_API_KEY"));
+  return key;
 }
 
 absl::Status RequirePositive(absl::string_view name, absl::Duration value) {
@@ -278,6 +304,15 @@ absl::StatusOr<Config> LoadConfig(int argc, char** argv) {
           config.upstream_url, "\""));
     }
     while (absl::EndsWith(config.upstream_url, "/")) config.upstream_url.pop_back();
+    // user:password@ would be logged in the serving line and taken for the host in errors;
+    // the key belongs in --upstream_api_key_file.
+    const absl::string_view rest =
+        absl::string_view(config.upstream_url).substr(config.upstream_url.find("://") + 3);
+    if (rest.substr(0, rest.find_first_of("/?#")).find('@') != absl::string_view::npos) {
+      return absl::InvalidArgumentError(
+          "--upstream_url must not hold credentials (user@ or user:password@); give the key "
+          "with --upstream_api_key_file or GENGATE_UPSTREAM_API_KEY");
+    }
   }
   config.upstream_ca_file = absl::GetFlag(FLAGS_upstream_ca_file);
   if (!config.upstream_ca_file.empty()) {

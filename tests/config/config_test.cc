@@ -78,6 +78,41 @@ TEST_F(ConfigTest, MissingKeyFileIsAnError) {
   EXPECT_THAT(config.status().message(), HasSubstr("cannot read"));
 }
 
+// The key goes into a header as it is: an empty key file, or a key with a line break in it,
+// is refused at startup, and the message never quotes the key.
+TEST_F(ConfigTest, KeyFileMustHoldOnePrintableKey) {
+  const std::string path = ::testing::TempDir() + "/bad-key";
+  const struct {
+    std::string content;
+    std::string message;
+  } kCases[] = {{"", "is empty"},
+                {"  \n", "is empty"},
+                {"sk-one\nsk-two\n", "line break"},
+                {"sk-one\r\nX-Injected: 1", "line break"},
+                {"sk one", "space"},
+                {"sk-\xc3\xa9", "not printable ASCII"}};
+  for (const auto& c : kCases) {
+    std::ofstream(path, std::ios::trunc) << c.content;
+    absl::StatusOr<Config> config =
+        Load({"--upstream_url=http://127.0.0.1:1", "--upstream_api_key_file=" + path});
+    ASSERT_FALSE(config.ok()) << testing::PrintToString(c.content);
+    EXPECT_THAT(config.status().message(), HasSubstr(c.message));
+    EXPECT_THAT(config.status().message(), Not(HasSubstr("sk")));
+  }
+  // A directory opens but cannot be read.
+  absl::StatusOr<Config> config = Load({"--upstream_api_key_file=" + ::testing::TempDir()});
+  ASSERT_FALSE(config.ok());
+  EXPECT_THAT(config.status().message(), HasSubstr("cannot read"));
+}
+
+TEST_F(ConfigTest, KeyFromEnvironmentMustBePrintable) {
+  setenv("GENGATE_UPSTREAM_API_KEY", "sk-one\nsk-two", 1);
+  absl::StatusOr<Config> config = Load({});
+  ASSERT_FALSE(config.ok());
+  EXPECT_THAT(config.status().message(), HasSubstr("GENGATE_UPSTREAM_API_KEY"));
+  EXPECT_THAT(config.status().message(), Not(HasSubstr("sk-")));
+}
+
 TEST_F(ConfigTest, EnvironmentFillsFlagsNotGiven) {
   setenv("GENGATE_LISTEN", "127.0.0.1:1234", 1);
   setenv("GENGATE_STREAM_IDLE_TIMEOUT", "5s", 1);
@@ -131,6 +166,8 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{{"--upstream_url=fake", "--max_upstream_connections=0"},
                 "--max_upstream_connections"},
         BadCase{{"--upstream_url=ftp://x"}, "http://"},
+        BadCase{{"--upstream_url=http://user:s3cret@127.0.0.1:8080/v1"}, "credentials"},
+        BadCase{{"--upstream_url=https://user@example.com"}, "credentials"},
         BadCase{{"--upstream_url=fake", "--no_such_flag=1"}, "unknown flag --no_such_flag"},
         BadCase{{"--upstream_url=fake", "stray"}, "unexpected argument"},
         BadCase{{"--upstream_url=fake", "--keepalive_time=0s"}, "--keepalive_time"},
