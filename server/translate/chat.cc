@@ -108,7 +108,7 @@ absl::Status ValidateResponseFormat(const v1::ResponseFormat& format) {
     return FieldError("response_format.json_schema.name",
                       "must be set for RESPONSE_FORMAT_TYPE_JSON_SCHEMA");
   }
-  return absl::OkStatus();
+  return CheckFiniteNumbers(format.json_schema().schema(), "response_format.json_schema.schema");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -498,6 +498,13 @@ absl::Status ValidateChatRequest(const v1::CreateChatCompletionRequest& request)
     RETURN_IF_ERROR(ValidateMessage(request.messages(i), absl::StrCat("messages[", i, "]")));
   }
   if (request.has_n() && request.n() < 1) return FieldError("n", "must be at least 1");
+  RETURN_IF_ERROR(CheckFinite(request.has_temperature(), request.temperature(), "temperature"));
+  RETURN_IF_ERROR(CheckFinite(request.has_top_p(), request.top_p(), "top_p"));
+  RETURN_IF_ERROR(CheckFinite(request.has_presence_penalty(), request.presence_penalty(),
+                              "presence_penalty"));
+  RETURN_IF_ERROR(CheckFinite(request.has_frequency_penalty(), request.frequency_penalty(),
+                              "frequency_penalty"));
+  RETURN_IF_ERROR(CheckFiniteNumbers(request.extra_body(), "extra_body"));
   if (!v1::ReasoningEffort_IsValid(request.reasoning_effort())) {
     return UnknownEnumError("reasoning_effort", request.reasoning_effort());
   }
@@ -505,6 +512,8 @@ absl::Status ValidateChatRequest(const v1::CreateChatCompletionRequest& request)
     if (request.tools(i).function().name().empty()) {
       return FieldError(absl::StrCat("tools[", i, "].function.name"), "must be set");
     }
+    RETURN_IF_ERROR(CheckFiniteNumbers(request.tools(i).function().parameters(),
+                                       absl::StrCat("tools[", i, "].function.parameters")));
   }
   if (request.has_tool_choice()) {
     const v1::ToolChoice& choice = request.tool_choice();

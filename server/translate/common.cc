@@ -122,6 +122,45 @@ absl::Status FieldError(absl::string_view field, absl::string_view problem) {
   return absl::InvalidArgumentError(absl::StrCat(field, ": ", problem));
 }
 
+absl::Status CheckFinite(bool has, double value, absl::string_view field) {
+  if (has && !std::isfinite(value)) return FieldError(field, "must be a finite number");
+  return absl::OkStatus();
+}
+
+namespace {
+
+bool AllFinite(const google::protobuf::Value& value);
+
+bool AllFinite(const google::protobuf::Struct& value) {
+  for (const auto& [key, member] : value.fields()) {
+    if (!AllFinite(member)) return false;
+  }
+  return true;
+}
+
+bool AllFinite(const google::protobuf::Value& value) {
+  switch (value.kind_case()) {
+    case google::protobuf::Value::kNumberValue:
+      return std::isfinite(value.number_value());
+    case google::protobuf::Value::kStructValue:
+      return AllFinite(value.struct_value());
+    case google::protobuf::Value::kListValue:
+      for (const google::protobuf::Value& element : value.list_value().values()) {
+        if (!AllFinite(element)) return false;
+      }
+      return true;
+    default:
+      return true;
+  }
+}
+
+}  // namespace
+
+absl::Status CheckFiniteNumbers(const google::protobuf::Struct& value, absl::string_view field) {
+  if (!AllFinite(value)) return FieldError(field, "holds a number that is not finite");
+  return absl::OkStatus();
+}
+
 absl::Status UnknownEnumError(absl::string_view field, int value) {
   return FieldError(field, absl::StrCat("unknown enum value ", value));
 }

@@ -14,6 +14,7 @@
 #include "absl/strings/string_view.h"
 #include "gengate/v1/chat.pb.h"
 #include "gengate/v1/common.pb.h"
+#include "google/protobuf/struct.pb.h"
 #include "nlohmann/json.hpp"
 
 namespace gengate::translate {
@@ -50,6 +51,11 @@ std::string_view TrimAsciiWhitespace(std::string_view text);
 
 // INVALID_ARGUMENT "field: problem".
 absl::Status FieldError(absl::string_view field, absl::string_view problem);
+// JSON has no NaN or infinity, and the writers would send null, which an upstream takes for
+// "the default": a set number that is not finite is refused, naming `field`.
+absl::Status CheckFinite(bool has, double value, absl::string_view field);
+// The same for every number inside a Struct (extra_body, tool parameters, schemas).
+absl::Status CheckFiniteNumbers(const google::protobuf::Struct& value, absl::string_view field);
 absl::Status UnknownEnumError(absl::string_view field, int value);
 
 // --- Upstream names of enums chat and responses share; "" for UNSPECIFIED or unknown. ---

@@ -548,6 +548,7 @@ absl::Status OrderByIndex(v1::CreateEmbeddingsResponse& response) {
 
 absl::Status ValidateEmbeddingsRequest(const v1::CreateEmbeddingsRequest& request) {
   if (request.model().empty()) return FieldError("model", "must be set");
+  RETURN_IF_ERROR(CheckFiniteNumbers(request.extra_body(), "extra_body"));
   if (request.input_size() > 0 && request.input_token_ids_size() > 0) {
     return FieldError("input", "input and input_token_ids are both set; set one of them");
   }

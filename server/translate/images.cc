@@ -52,6 +52,7 @@ absl::Status ValidateCommon(const Request& request) {
   if (request.model().empty()) return FieldError("model", "must be set");
   if (request.prompt().empty()) return FieldError("prompt", "must be set");
   if (request.has_n() && request.n() < 1) return FieldError("n", "must be at least 1");
+  RETURN_IF_ERROR(CheckFiniteNumbers(request.extra_body(), "extra_body"));
   if (!v1::ImageResponseFormat_IsValid(request.response_format())) {
     return FieldError("response_format",
                       absl::StrCat("unknown enum value ", request.response_format()));

@@ -72,7 +72,7 @@ absl::Status ValidateOther(const google::protobuf::Struct& other, absl::string_v
       type->second.string_value().empty()) {
     return FieldError(absl::StrCat(field, ".type"), "must be set to the upstream type");
   }
-  return absl::OkStatus();
+  return CheckFiniteNumbers(other, field);
 }
 
 absl::Status ValidateInputContent(const v1::ResponseInputContent& part, absl::string_view field) {
@@ -170,7 +170,8 @@ absl::Status ValidateTool(const v1::ResponseTool& tool, absl::string_view field)
       if (tool.function().name().empty()) {
         return FieldError(absl::StrCat(field, ".function.name"), "must be set");
       }
-      break;
+      return CheckFiniteNumbers(tool.function().parameters(),
+                                absl::StrCat(field, ".function.parameters"));
     case v1::ResponseTool::kWebSearch:
       if (tool.web_search().has_tool_type() && tool.web_search().tool_type().empty()) {
         return FieldError(absl::StrCat(field, ".web_search.tool_type"), "must not be empty");
@@ -218,7 +219,7 @@ absl::Status ValidateTextFormat(const v1::ResponseFormat& format) {
     return FieldError("text.format.json_schema.name",
                       "must be set for RESPONSE_FORMAT_TYPE_JSON_SCHEMA");
   }
-  return absl::OkStatus();
+  return CheckFiniteNumbers(format.json_schema().schema(), "text.format.json_schema.schema");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -826,6 +827,9 @@ absl::Status ValidateResponseRequest(const v1::CreateResponseRequest& request) {
   if (request.has_max_output_tokens() && request.max_output_tokens() < 1) {
     return FieldError("max_output_tokens", "must be at least 1");
   }
+  RETURN_IF_ERROR(CheckFinite(request.has_temperature(), request.temperature(), "temperature"));
+  RETURN_IF_ERROR(CheckFinite(request.has_top_p(), request.top_p(), "top_p"));
+  RETURN_IF_ERROR(CheckFiniteNumbers(request.extra_body(), "extra_body"));
   for (int i = 0; i < request.tools_size(); ++i) {
     RETURN_IF_ERROR(ValidateTool(request.tools(i), absl::StrCat("tools[", i, "]")));
   }

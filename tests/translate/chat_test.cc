@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cmath>
 #include <functional>
+#include <limits>
 #include <map>
 #include <optional>
 #include <ostream>
@@ -1328,6 +1330,31 @@ INSTANTIATE_TEST_SUITE_P(
     testing::Values(
         InvalidCase{"EmptyModel", [](auto& r) { r.clear_model(); }, "model: must be set"},
         InvalidCase{"NoMessages", [](auto& r) { r.clear_messages(); }, "messages: "},
+        // JSON has no NaN or infinity; sent as null, the upstream would use its default.
+        InvalidCase{"NanTemperature", [](auto& r) { r.set_temperature(std::nan("")); },
+                    "temperature: must be a finite number"},
+        InvalidCase{"InfiniteTopP",
+                    [](auto& r) { r.set_top_p(std::numeric_limits<double>::infinity()); },
+                    "top_p: must be a finite number"},
+        InvalidCase{"NanPenalty", [](auto& r) { r.set_frequency_penalty(std::nan("")); },
+                    "frequency_penalty: "},
+        InvalidCase{"NanInExtraBody",
+                    [](auto& r) {
+                      google::protobuf::Value nan;
+                      nan.set_number_value(std::nan(""));
+                      google::protobuf::Value list;
+                      *list.mutable_list_value()->add_values() = nan;
+                      (*r.mutable_extra_body()->mutable_fields())["seed"] = list;
+                    },
+                    "extra_body: holds a number that is not finite"},
+        InvalidCase{"InfinityInToolParameters",
+                    [](auto& r) {
+                      v1::FunctionDefinition& function = *r.add_tools()->mutable_function();
+                      function.set_name("f");
+                      (*function.mutable_parameters()->mutable_fields())["maximum"]
+                          .set_number_value(-std::numeric_limits<double>::infinity());
+                    },
+                    "tools[0].function.parameters: "},
         InvalidCase{"RoleUnspecified",
                     [](auto& r) {
                       *r.add_messages() = TextMessage(v1::ROLE_ASSISTANT, "a");

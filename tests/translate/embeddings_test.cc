@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <functional>
@@ -426,7 +427,13 @@ INSTANTIATE_TEST_SUITE_P(
                            },
                            "input_token_ids[0]"},
         InvalidRequestCase{"ZeroDimensions", [](auto& r) { r.set_dimensions(0); },
-                           "dimensions"}),
+                           "dimensions"},
+        InvalidRequestCase{"NanInExtraBody",
+                           [](auto& r) {
+                             (*r.mutable_extra_body()->mutable_fields())["x"].set_number_value(
+                                 std::nan(""));
+                           },
+                           "extra_body: holds a number that is not finite"}),
     [](const testing::TestParamInfo<InvalidRequestCase>& info) { return info.param.name; });
 
 TEST(EmbeddingsRequestTest, AcceptsExactly2048Inputs) {

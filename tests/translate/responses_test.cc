@@ -1,6 +1,7 @@
 #include "translate/responses.h"
 
 #include <cctype>
+#include <cmath>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -1493,6 +1494,16 @@ INSTANTIATE_TEST_SUITE_P(
     testing::Values(
         InvalidCase{"EmptyModel", [](auto& r) { r.clear_model(); }, "model: must be set"},
         InvalidCase{"NoInput", [](auto& r) { r.clear_input_text(); }, "input: "},
+        InvalidCase{"NanTemperature", [](auto& r) { r.set_temperature(std::nan("")); },
+                    "temperature: must be a finite number"},
+        InvalidCase{"NanInOtherItem",
+                    [](auto& r) {
+                      r.clear_input_text();
+                      google::protobuf::Struct& other = *r.add_input()->mutable_other();
+                      (*other.mutable_fields())["type"].set_string_value("mcp_call");
+                      (*other.mutable_fields())["score"].set_number_value(std::nan(""));
+                    },
+                    "input[0].other: holds a number that is not finite"},
         InvalidCase{"BothInputs", [](auto& r) { *r.add_input() = UserText("also"); },
                     "input_text: "},
         InvalidCase{"EmptyItem",
