@@ -2,12 +2,21 @@
 // client.
 #include "observability/admin_server.h"
 
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "httplib.h"
+#include "testing/sockets.h"
 #include "testing/threads.h"
 
 namespace gengate::observability {
@@ -37,8 +46,7 @@ TEST_F(AdminServerTest, ReportsTheBoundPort) {
   EXPECT_EQ(server_->address(), "127.0.0.1:" + std::to_string(server_->port()));
 }
 
-// The listener thread is named gengate-admin; cpp-httplib's workers, which it starts, inherit
-// the name.
+// The server's one thread is named gengate-admin.
 TEST_F(AdminServerTest, ItsThreadsAreNamed) {
   EXPECT_GE(testing::CountThreadsNamed("gengate-admin"), 1);
 }
@@ -92,6 +100,105 @@ TEST_F(AdminServerTest, UnknownPathIsNotFound) {
 
   ASSERT_TRUE(result);
   EXPECT_EQ(result->status, 404);
+}
+
+TEST_F(AdminServerTest, HeadHasTheHeadersAndNoBody) {
+  httplib::Result result = client_->Head("/healthz");
+
+  ASSERT_TRUE(result) << httplib::to_string(result.error());
+  EXPECT_EQ(result->status, 200);
+  EXPECT_EQ(result->get_header_value("Content-Length"), "3");
+  EXPECT_EQ(result->body, "");
+}
+
+// A connected socket to the admin port, for requests a well-behaved client would not send.
+class RawConnection {
+ public:
+  explicit RawConnection(int port) : fd_(socket(AF_INET, SOCK_STREAM, 0)) {
+    sockaddr_in address = gengate::testing::LoopbackAddress(port);
+    connected_ = connect(fd_, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0;
+    timeval wait{30, 0};  // a safety net for a server that never answers
+    setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &wait, sizeof(wait));
+  }
+  ~RawConnection() { close(fd_); }
+
+  bool connected() const { return connected_; }
+  bool Send(std::string_view bytes) {
+    return gengate::testing::SendAll(fd_, absl::string_view(bytes.data(), bytes.size()));
+  }
+  // Everything the server sends until it closes the connection; nullopt if it never does.
+  std::optional<std::string> ReadToClose() {
+    std::string out;
+    char buffer[4096];
+    while (true) {
+      const ssize_t n = recv(fd_, buffer, sizeof(buffer), 0);
+      if (n == 0) return out;
+      if (n < 0) return errno == ECONNRESET ? std::optional<std::string>(out) : std::nullopt;
+      out.append(buffer, static_cast<std::size_t>(n));
+    }
+  }
+
+ private:
+  int fd_;
+  bool connected_ = false;
+};
+
+// Idle connections, more of them than the server keeps, must not keep a probe waiting: the
+// kubelet's probe timeout is a second. (A pool of four blocking workers answered after 19 s.)
+TEST_F(AdminServerTest, IdleConnectionsDoNotHoldUpAProbe) {
+  std::vector<std::unique_ptr<RawConnection>> idle;
+  for (int i = 0; i < 100; ++i) {
+    idle.push_back(std::make_unique<RawConnection>(server_->port()));
+    ASSERT_TRUE(idle.back()->connected());
+  }
+  client_->set_read_timeout(2, 0);  // a safety net, far above the answer's time
+
+  httplib::Result result = client_->Get("/healthz");
+
+  ASSERT_TRUE(result) << httplib::to_string(result.error());
+  EXPECT_EQ(result->status, 200);
+  // The oldest of them were closed to make room.
+  std::optional<std::string> first = idle.front()->ReadToClose();
+  ASSERT_TRUE(first.has_value());
+  EXPECT_EQ(*first, "");
+}
+
+// A request that never finishes is closed at its deadline, not kept for ever.
+TEST_F(AdminServerTest, AHalfSentRequestIsClosed) {
+  RawConnection slow(server_->port());
+  ASSERT_TRUE(slow.connected());
+  ASSERT_TRUE(slow.Send("GET /healthz HTTP/1.1\r\nHost: x\r\n"));
+
+  std::optional<std::string> answer = slow.ReadToClose();
+
+  ASSERT_TRUE(answer.has_value()) << "the server never closed the connection";
+  EXPECT_EQ(*answer, "");
+}
+
+// Nothing but GET and HEAD, and a body is never read: a POST of a declared 600 MB is refused at
+// once. A Range header is ignored (the answers are small and whole).
+TEST_F(AdminServerTest, RefusesOtherMethodsWithoutReadingTheBody) {
+  RawConnection post(server_->port());
+  ASSERT_TRUE(post.Send("POST /metrics HTTP/1.1\r\nContent-Length: 600000000\r\n\r\nxx"));
+  std::optional<std::string> answer = post.ReadToClose();
+  ASSERT_TRUE(answer.has_value());
+  EXPECT_THAT(*answer, ::testing::StartsWith("HTTP/1.1 405 "));
+  EXPECT_THAT(*answer, HasSubstr("Allow: GET, HEAD\r\n"));
+
+  httplib::Result ranged = client_->Get("/healthz", {{"Range", "bytes=0-0,0-0,0-0"}});
+  ASSERT_TRUE(ranged);
+  EXPECT_EQ(ranged->status, 200);
+  EXPECT_EQ(ranged->body, "ok\n");
+}
+
+TEST_F(AdminServerTest, MalformedAndOversizedRequests) {
+  RawConnection garbage(server_->port());
+  ASSERT_TRUE(garbage.Send("hello\r\n\r\n"));
+  EXPECT_THAT(garbage.ReadToClose().value_or(""), ::testing::StartsWith("HTTP/1.1 400 "));
+
+  RawConnection huge(server_->port());
+  ASSERT_TRUE(huge.Send("GET /healthz HTTP/1.1\r\nX: " + std::string(16 << 10, 'x')));
+  EXPECT_THAT(huge.ReadToClose().value_or(""), ::testing::StartsWith("HTTP/1.1 431 "));
 }
 
 TEST(AdminServerStartTest, RefusesAnAddressWithoutAPort) {
