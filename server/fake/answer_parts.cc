@@ -212,7 +212,19 @@ MessageContent ReadContent(const Json& content) {
 
 std::string EchoText(const MessageContent& user) {
   std::string text = "Echo:";
-  if (!user.text.empty()) absl::StrAppend(&text, " ", user.text);
+  if (!user.text.empty()) {
+    // Past kMaxEchoWords words the rest is cut: a stream is built whole, an event a word, and
+    // a 2 MB prompt made 400 MB of events inside gengate.
+    std::string_view echoed = user.text;
+    std::size_t i = 0;
+    for (std::size_t words = 0; words < kMaxEchoWords && i < echoed.size(); ++words) {
+      while (i < echoed.size() && IsSpace(echoed[i])) ++i;
+      while (i < echoed.size() && !IsSpace(echoed[i])) ++i;
+    }
+    const bool cut = i < echoed.size() && CountWords(echoed.substr(i)) > 0;
+    if (cut) echoed = echoed.substr(0, i);
+    absl::StrAppend(&text, " ", ToAbsl(echoed), cut ? " ..." : "");
+  }
   if (user.images > 0) {
     absl::StrAppend(&text, " (", user.images, user.images == 1 ? " image)" : " images)");
   }

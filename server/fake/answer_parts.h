@@ -67,6 +67,8 @@ struct MessageContent {
 };
 MessageContent ReadContent(const Json& content);
 // The fake's reply to a user turn: "Echo: <text>", plus "(N images)" when images came along.
+// A text of more than kMaxEchoWords words is echoed up to there, followed by " ...".
+inline constexpr std::size_t kMaxEchoWords = 1000;
 std::string EchoText(const MessageContent& user);
 
 // A function call the fake decides to make instead of answering with text.

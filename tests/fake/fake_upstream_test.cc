@@ -19,6 +19,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
+#include "fake/answer_parts.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "httplib.h"
@@ -363,6 +364,13 @@ struct ChatEchoCase {
   int prompt_tokens;
 };
 
+// "w0 w1 ... w<count-1>".
+std::string LongText(std::size_t count) {
+  std::string text;
+  for (std::size_t i = 0; i < count; ++i) absl::StrAppend(&text, i > 0 ? " " : "", "w", i);
+  return text;
+}
+
 TEST_F(FakeUpstreamTest, ChatEchoesTheLastUserMessage) {
   const std::vector<ChatEchoCase> cases = {
       {"string content",
@@ -384,6 +392,14 @@ TEST_F(FakeUpstreamTest, ChatEchoesTheLastUserMessage) {
                     {{"role", "assistant"}, {"content", "Echo: first"}},
                     {{"role", "user"}, {"content", "second"}}}),
        "Echo: second", 4},
+      // Long texts are echoed up to kMaxEchoWords words (a stream is built whole, a word an
+      // event); exactly that many are echoed whole.
+      {"a text past the echo limit",
+       json::array({{{"role", "user"}, {"content", LongText(kMaxEchoWords + 500) + "  "}}}),
+       "Echo: " + LongText(kMaxEchoWords) + " ...", static_cast<int>(kMaxEchoWords) + 500},
+      {"a text at the echo limit",
+       json::array({{{"role", "user"}, {"content", LongText(kMaxEchoWords)}}}),
+       "Echo: " + LongText(kMaxEchoWords), static_cast<int>(kMaxEchoWords)},
   };
   for (const ChatEchoCase& c : cases) {
     SCOPED_TRACE(c.name);
