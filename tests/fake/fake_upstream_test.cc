@@ -996,6 +996,24 @@ struct BadRequestCase {
   std::string param;  // empty: param is null
 };
 
+// A chat request whose extra member "x" is an object of `members` numbers, and whose strings
+// hold ':' and '{' that must not count.
+std::string ChatWithMembers(int members) {
+  std::string object;
+  for (int i = 0; i < members; ++i) absl::StrAppend(&object, i > 0 ? "," : "", "\"k", i, "\":", i);
+  return absl::StrCat(R"({"model":"m","messages":[{"role":"user","content":"a: {b: c"}],"x":{)",
+                      object, "}}");
+}
+
+// Parsing into an ordered object costs a scan per member: past 1000 members in one object the
+// fake answers 400 instead of spending seconds on it.
+TEST_F(FakeUpstreamTest, ObjectsOfMoreThanAThousandMembersAreRefused) {
+  EXPECT_EQ(Post("/chat/completions", ChatWithMembers(1000)).status, 200);
+  Exchange refused = Post("/chat/completions", ChatWithMembers(1001));
+  ExpectErrorEnvelope(refused, 400, "invalid_json");
+  EXPECT_THAT(refused.body, HasSubstr("more than 1000 members"));
+}
+
 TEST_F(FakeUpstreamTest, BadRequestsGet400InTheErrorEnvelope) {
   const std::vector<BadRequestCase> cases = {
       {"/chat/completions", "", "invalid_json", ""},
