@@ -92,16 +92,12 @@ class UnaryUpstreamReactor final : public grpc::ServerUnaryReactor,
     const bool ok_status = head_.status >= 200 && head_.status < 300;
     const std::size_t limit =
         ok_status ? static_cast<std::size_t>(env_.settings.max_message_bytes) * 2 : kMaxErrorBody;
-    if (too_large_ || error_body_full_) return;
+    if (body_cut_) return;
     if (body_.size() + bytes.size() > limit) {
       // An error body is mapped on what fits; the rest is not waited for (an HTML page that
       // trickles on would hold the call until its deadline).
-      if (ok_status) {
-        too_large_ = true;
-      } else {
-        error_body_full_ = true;
-        body_.append(bytes.substr(0, limit - body_.size()));
-      }
+      body_cut_ = true;
+      if (!ok_status) body_.append(bytes.substr(0, limit - body_.size()));
       env_.client.Cancel(transfer_, status::TransportFailure::kInternal);
       return;
     }
@@ -141,13 +137,14 @@ class UnaryUpstreamReactor final : public grpc::ServerUnaryReactor,
   void Conclude() {
     const http::TransferResult& result = result_;
     grpc::Status status;
-    if (too_large_) {
+    const bool ok_status = head_.status >= 200 && head_.status < 300;
+    if (body_cut_ && ok_status) {
       status = grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
                             absl::StrCat("the upstream answer is larger than ",
                                          env_.settings.max_message_bytes * 2, " bytes"));
-    } else if (result.failure.has_value() && !error_body_full_) {
+    } else if (result.failure.has_value() && !body_cut_) {
       status = TransferFailureStatus(result, call_.upstream());
-    } else if (head_.status < 200 || head_.status >= 300) {
+    } else if (!ok_status) {
       status = UpstreamErrorStatus(head_.status, head_, body_, call_.upstream());
     } else if (absl::StatusOr<Response> parsed = Decode(); parsed.ok()) {
       usage_(*parsed, call_.usage());  // spent upstream, also when the answer cannot be sent
@@ -193,8 +190,9 @@ class UnaryUpstreamReactor final : public grpc::ServerUnaryReactor,
   http::TransferId transfer_ = 0;
   http::ResponseHead head_;
   std::string body_;
-  bool too_large_ = false;       // a 2xx answer passed its cap: RESOURCE_EXHAUSTED
-  bool error_body_full_ = false;  // an error answer filled kMaxErrorBody: mapped on that much
+  // The answer passed its cap and the transfer was cancelled: a 2xx one is RESOURCE_EXHAUSTED,
+  // an error one is mapped on its first kMaxErrorBody bytes.
+  bool body_cut_ = false;
   // Set by OnComplete, read by Conclude (the alarm orders the two).
   http::TransferResult result_;
   // Made only for a hand-off: most answers are concluded in place, and an alarm costs an
