@@ -20,6 +20,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "base/json_scan.h"
 #include "fake/answers.h"
 #include "httplib.h"
 
@@ -82,18 +83,8 @@ std::size_t MostMembersInOneObject(std::string_view text) {
   std::vector<std::size_t> members;  // per open bracket; arrays count nothing
   std::vector<bool> is_object;
   std::size_t most = 0;
-  bool in_string = false;
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    const char c = text[i];
-    if (in_string) {
-      if (c == '\\') {
-        ++i;
-      } else if (c == '"') {
-        in_string = false;
-      }
-    } else if (c == '"') {
-      in_string = true;
-    } else if (c == '{' || c == '[') {
+  base::ForEachStructuralByte(text, [&](char c) {
+    if (c == '{' || c == '[') {
       members.push_back(0);
       is_object.push_back(c == '{');
     } else if ((c == '}' || c == ']') && !members.empty()) {
@@ -102,7 +93,8 @@ std::size_t MostMembersInOneObject(std::string_view text) {
     } else if (c == ':' && !members.empty() && is_object.back()) {
       most = std::max(most, ++members.back());
     }
-  }
+    return true;
+  });
   return most;
 }
 

@@ -6,6 +6,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "base/json_scan.h"
 
 namespace gengate::translate {
 
@@ -77,24 +78,16 @@ namespace {
 // not count; the text need not be valid JSON (the parser judges that).
 bool NestsDeeperThan(std::string_view text, int max_depth) {
   int depth = 0;
-  bool in_string = false;
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    const char c = text[i];
-    if (in_string) {
-      if (c == '\\') {
-        ++i;  // the escaped character, a quote maybe
-      } else if (c == '"') {
-        in_string = false;
-      }
-    } else if (c == '"') {
-      in_string = true;
-    } else if (c == '[' || c == '{') {
-      if (++depth > max_depth) return true;
+  bool deeper = false;
+  base::ForEachStructuralByte(text, [&](char c) {
+    if (c == '[' || c == '{') {
+      deeper = ++depth > max_depth;
     } else if (c == ']' || c == '}') {
       --depth;
     }
-  }
-  return false;
+    return !deeper;
+  });
+  return deeper;
 }
 
 }  // namespace
