@@ -22,6 +22,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/strip.h"
 #include "base/status_macros.h"
+#include "base/visible_ascii.h"
 
 ABSL_FLAG(std::string, listen, "0.0.0.0:50051", "gRPC listen address (host:port; port 0 picks one)");
 ABSL_FLAG(std::string, admin_listen, "0.0.0.0:9090",
@@ -149,11 +150,9 @@ bool AsksForHelp(int argc, char** argv) {
 // another, so a key (surrounding whitespace trimmed) must be printable ASCII without spaces.
 // The error never quotes the key.
 absl::Status CheckKey(absl::string_view key, absl::string_view source) {
-  for (const char c : key) {
-    if (c < 0x21 || c > 0x7e) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          source, ": the key holds a space, a line break or a byte that is not printable ASCII"));
-    }
+  if (!base::IsVisibleAscii(std::string_view(key.data(), key.size()))) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        source, ": the key holds a space, a line break or a byte that is not printable ASCII"));
   }
   return absl::OkStatus();
 }

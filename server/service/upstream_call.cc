@@ -7,6 +7,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "base/visible_ascii.h"
 #include "google/rpc/error_details.pb.h"
 #include "google/rpc/status.pb.h"
 #include "observability/log.h"
@@ -48,10 +49,7 @@ std::optional<google::rpc::ErrorInfo> ErrorInfoOf(const grpc::Status& status) {
 // other request.
 std::string UpstreamRequestId(std::string_view id) {
   constexpr std::size_t kMaxBytes = 128;
-  if (id.size() > kMaxBytes) return {};
-  for (char c : id) {
-    if (c < 0x21 || c > 0x7e) return {};
-  }
+  if (id.size() > kMaxBytes || !base::IsVisibleAscii(id)) return {};
   return std::string(id);
 }
 
